@@ -1,0 +1,22 @@
+//! # msrp-control
+//!
+//! The control plane of msrp-relay: the contract with the carrier's SIP front
+//! end (a B2BUA acting as the CPM Participating Function).
+//!
+//! ## Contract
+//!
+//! - The control protocol: JSON objects, one per line, on a Unix stream
+//!   socket; requests with an `id` and a `command`, replies that echo the
+//!   `id` with `"result": "ok"` or `"result": "error"` and an
+//!   `"error-reason"`, and events pushed to subscribed connections. Words
+//!   follow rtpengine's ng protocol where one exists (`call-id`, `from-tag`,
+//!   `to-tag`, `via-branch`, `sdp`).
+//! - SDP rewrite (RFC 4975 §8, RFC 6135, RFC 5547): only the MSRP media
+//!   lines' address, port, `a=path`, `a=setup` and direction are touched;
+//!   everything else passes byte for byte.
+//! - Multi-device policy: a pure, deterministic module that decides which of
+//!   a user's devices get a request and what each device's answer does to
+//!   the others.
+//!
+//! The control plane never does socket I/O on MSRP legs; it drives the
+//! data plane through `msrp-relay`'s library API.

@@ -1,0 +1,1 @@
+//! The MSRP wire codec (RFC 4975).
