@@ -18,4 +18,5 @@
 //! input yields an error that names the MSRP status to answer with, or says
 //! that the stream cannot be resynchronised and the connection must close.
 
+pub mod fanout;
 pub mod msrp;
