@@ -20,3 +20,15 @@
 //!
 //! The control plane never does socket I/O on MSRP legs; it drives the
 //! data plane through `msrp-relay`'s library API.
+//!
+//! ## Modules
+//!
+//! - [`protocol`]: request, reply and event types and the JSON-lines codec
+//!   (pure; the socket server is wired separately).
+//! - [`sdp`]: SDP parse and MSRP rewrite, `a=setup` negotiation (pure).
+//! - [`policy`]: device registry, delivery plan, fork response state
+//!   machine, originator check (pure).
+
+pub mod policy;
+pub mod protocol;
+pub mod sdp;
