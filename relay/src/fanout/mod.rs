@@ -4,6 +4,15 @@
 //! as an argument, outputs are `poll_*` calls that say what to write on which
 //! leg and which events to raise.
 
+mod engine;
 pub mod imdn;
+mod leg;
 pub mod log;
 pub mod pacer;
+mod session;
+mod stream;
+pub mod types;
+
+pub use engine::{Engine, EngineStats, LegInfo, READ_SIZE};
+pub use log::MemoryBudget;
+pub use types::*;

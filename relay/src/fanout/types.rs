@@ -1,0 +1,257 @@
+//! The engine's public vocabulary: identifiers, configuration, events and
+//! the outputs a driver acts on.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use super::log::LogConfig;
+use super::pacer::PacerConfig;
+use crate::msrp::{Limits, StatusCode};
+
+/// A session. Unique for the process's lifetime: the top byte is the
+/// worker (engine) that owns it, so a handle can route commands to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SessionId(pub u64);
+
+impl SessionId {
+    /// The worker that owns the session.
+    pub fn worker(self) -> u8 {
+        (self.0 >> 56) as u8
+    }
+}
+
+/// A leg: its session and its index in the session (0 is the upstream
+/// leg toward the sender, 1.. the device legs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LegId {
+    /// The session.
+    pub session: SessionId,
+    /// Index within the session.
+    pub index: u32,
+}
+
+impl LegId {
+    /// True for the leg toward the sender.
+    pub fn is_upstream(self) -> bool {
+        self.index == 0
+    }
+}
+
+/// A connection, named by the driver (its poll token or slab key).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnId(pub u64);
+
+/// How the relay reaches a leg's peer (RFC 6135, RFC 4975 §5.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Setup {
+    /// The peer connects to the relay (relay `a=setup:passive`).
+    Passive,
+    /// The relay connects to this address (relay `a=setup:active`).
+    Active(SocketAddr),
+}
+
+/// What the engine is told about a leg when it is created.
+#[derive(Debug, Clone)]
+pub struct LegParams {
+    /// A label for logs and events (the front end's via-branch, say).
+    pub label: String,
+}
+
+/// What the engine is told when a leg's peer answered: its MSRP path (the
+/// SDP `a=path`, RFC 4975 §8.2) and who connects.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    /// The peer's `a=path` URIs, in SDP order (the peer's own URI last).
+    pub peer_path: Vec<Bytes>,
+    /// Who opens the TCP connection.
+    pub setup: Setup,
+}
+
+/// Engine configuration. Every default runs on a laptop.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// This engine's (worker's) index: the first byte of every session-id
+    /// it mints, so a connection accepted elsewhere can be handed over.
+    pub worker: u8,
+    /// Host part of the relay's own MSRP URIs (an IP literal or name).
+    pub host: String,
+    /// Port of the relay's own MSRP URIs.
+    pub port: u16,
+    /// Use `msrps` URIs (TLS terminated in front of the relay).
+    pub secure: bool,
+    /// Decoder bounds for every connection.
+    pub limits: Limits,
+    /// Per-session content log budgets.
+    pub log: LogConfig,
+    /// Largest body the relay writes in one chunk to a leg.
+    pub max_out_chunk: usize,
+    /// A leg's queued output is refilled from the log below this mark.
+    pub leg_low_water: usize,
+    /// Largest chunk body a device may send (buffered whole, to classify
+    /// IMDNs and mirror chat); above it the device gets `413`.
+    pub max_device_chunk: u64,
+    /// Largest message a sender may send (Byte-Range total or running
+    /// size); above it `413` and the message is aborted (FT-MAXSIZE).
+    /// `None`: no limit.
+    pub max_message_size: Option<u64>,
+    /// A leg with queued output or unanswered chunks and no progress for
+    /// this long fails alone.
+    pub leg_timeout: Duration,
+    /// An accepted connection that has not bound to a leg by then closes.
+    pub bind_timeout: Duration,
+    /// Pacing of `leg-done` events (PF-LMM-BYE).
+    pub done_pacing: PacerConfig,
+    /// Message ids remembered for IMDN / REPORT de-duplication.
+    pub max_tracked_ids: usize,
+}
+
+impl Default for EngineConfig {
+    fn default() -> EngineConfig {
+        EngineConfig {
+            worker: 0,
+            host: "127.0.0.1".into(),
+            port: 2855,
+            secure: false,
+            limits: Limits::default(),
+            log: LogConfig {
+                memory_limit: 64 << 20,
+                disk_limit: 1 << 30,
+                spill_dir: None,
+            },
+            max_out_chunk: 256 << 10,
+            leg_low_water: 256 << 10,
+            max_device_chunk: 1 << 20,
+            max_message_size: None,
+            leg_timeout: Duration::from_secs(30),
+            bind_timeout: Duration::from_secs(30),
+            done_pacing: PacerConfig {
+                max_per_sec: 200,
+                burst: 20,
+            },
+            max_tracked_ids: 4096,
+        }
+    }
+}
+
+/// Why a leg failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FailReason {
+    /// The connection closed or broke before the leg was done.
+    Disconnected,
+    /// Could not connect (relay active side).
+    ConnectFailed,
+    /// No progress for `leg_timeout`.
+    Timeout,
+    /// The peer answered with this status (481: it has no such session).
+    Refused(StatusCode),
+    /// The peer broke MSRP framing; the connection was closed.
+    Protocol(String),
+    /// The session ended before the leg connected.
+    NeverConnected,
+}
+
+impl std::fmt::Display for FailReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FailReason::Disconnected => f.write_str("disconnected"),
+            FailReason::ConnectFailed => f.write_str("connect-failed"),
+            FailReason::Timeout => f.write_str("timeout"),
+            FailReason::Refused(c) => write!(f, "refused-{c}"),
+            FailReason::Protocol(e) => write!(f, "protocol-error: {e}"),
+            FailReason::NeverConnected => f.write_str("never-connected"),
+        }
+    }
+}
+
+/// What the engine tells the control plane.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// The leg's connection is bound and traffic flows.
+    LegConnected {
+        /// The leg.
+        leg: LegId,
+    },
+    /// The leg got its last byte after the sender ended: BYE it now
+    /// (paced, PF-LMM-BYE).
+    LegDone {
+        /// The leg.
+        leg: LegId,
+        /// Body bytes delivered to the leg.
+        bytes: u64,
+    },
+    /// The leg failed alone; the others go on.
+    LegFailed {
+        /// The leg.
+        leg: LegId,
+        /// Why.
+        reason: FailReason,
+    },
+    /// The sender's leg ended (its connection closed, or the session was
+    /// ended); device legs drain.
+    UpstreamEnded {
+        /// The session.
+        session: SessionId,
+    },
+    /// Every leg is done, failed or removed; the session is freed.
+    SessionEnded {
+        /// The session.
+        session: SessionId,
+    },
+}
+
+/// What the driver must do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// Open a TCP connection for `leg` to `addr` and report it with
+    /// `handle_connected` or `handle_connect_failed`.
+    Connect {
+        /// The leg.
+        leg: LegId,
+        /// Where to.
+        addr: SocketAddr,
+    },
+    /// Close the connection (after writing what is queued, if `flush`).
+    Close {
+        /// The connection.
+        conn: ConnId,
+        /// Write out queued bytes first.
+        flush: bool,
+    },
+    /// The connection's first request names a session of another worker:
+    /// move the socket there and feed it `data` first.
+    Handover {
+        /// The connection.
+        conn: ConnId,
+        /// The owning worker.
+        worker: u8,
+        /// Bytes read so far, to feed on the new worker.
+        data: Vec<Bytes>,
+    },
+    /// A control event.
+    Event(Event),
+}
+
+/// Errors of the engine's API (control-plane calls, never wire input).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EngineError {
+    /// No such session.
+    #[error("no such session")]
+    NoSession,
+    /// No such leg.
+    #[error("no such leg")]
+    NoLeg,
+    /// The leg was answered already.
+    #[error("leg already answered")]
+    AlreadyAnswered,
+    /// The peer path is empty or not MSRP URIs.
+    #[error("bad peer path: {0}")]
+    BadPath(String),
+    /// The session is ending and takes no new legs.
+    #[error("session is ending")]
+    Ending,
+    /// The leg limit of a session was reached.
+    #[error("too many legs")]
+    TooManyLegs,
+}
