@@ -400,7 +400,7 @@ impl Engine {
         };
         let mut tid = [0u8; 20];
         let n = l.next_tid(&mut tid);
-        l.inflight.push_back(None);
+        l.push_inflight(None);
         let (to, from) = (l.to_path.clone(), l.local_uri.clone());
         let mid: [u8; 10] = random_bytes();
         let mid: Vec<u8> = mid.iter().map(|b| ALNUM[*b as usize % 62]).collect();

@@ -198,6 +198,17 @@ impl Leg {
         self.push_out(b);
     }
 
+    /// Records a chunk sent with sequence number `inflight_base +
+    /// inflight.len()`; one that wants no response takes a number but no
+    /// room once nothing before it is outstanding.
+    pub(crate) fn push_inflight(&mut self, entry: Option<Inflight>) {
+        if entry.is_none() && self.inflight.is_empty() {
+            self.inflight_base += 1;
+        } else {
+            self.inflight.push_back(entry);
+        }
+    }
+
     /// Chunks still awaiting a response.
     pub(crate) fn awaiting(&self) -> bool {
         self.inflight.iter().any(Option::is_some)

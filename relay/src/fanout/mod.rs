@@ -16,3 +16,6 @@ pub mod types;
 pub use engine::{Engine, EngineStats, LegInfo, READ_SIZE};
 pub use log::MemoryBudget;
 pub use types::*;
+
+#[cfg(test)]
+mod tests;

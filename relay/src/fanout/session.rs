@@ -449,7 +449,7 @@ impl Session {
         }
         let mut tid = [0u8; 20];
         let n = leg.next_tid(&mut tid);
-        leg.inflight.push_back(None);
+        leg.push_inflight(None);
         let (to, from) = (leg.to_path.clone(), leg.local_uri.clone());
         leg.push_encoded(|b| {
             Report {
@@ -623,7 +623,7 @@ impl Session {
             }
             leg.push_encoded(|b| encode::end_line(b, &tid[..n], flag, has_body));
             let wants = m.failure_report == FailureReport::Yes;
-            leg.inflight.push_back(wants.then_some(Inflight {
+            leg.push_inflight(wants.then_some(Inflight {
                 msg: run.msg,
                 last: flag == Flag::Complete,
             }));
