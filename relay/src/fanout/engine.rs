@@ -237,6 +237,9 @@ impl Engine {
         }
         l.state = LegState::Answered;
         l.peer_path = path;
+        let mut paths = bytes::BytesMut::new();
+        encode::paths(&mut paths, &to_path, &l.local_uri);
+        l.paths = paths.freeze();
         l.to_path = to_path;
         l.setup = answer.setup;
         l.last_progress = now;

@@ -79,6 +79,8 @@ pub(crate) struct Leg {
     pub(crate) peer_path: Vec<MsrpUri>,
     /// `peer_path` as one header value.
     pub(crate) to_path: Bytes,
+    /// `To-Path: …` CRLF `From-Path: …` CRLF for this leg, encoded once.
+    pub(crate) paths: Bytes,
     pub(crate) setup: Setup,
     pub(crate) conn: Option<ConnId>,
     pub(crate) cursor: Cursor,
@@ -120,6 +122,7 @@ impl Leg {
             local_sid,
             peer_path: Vec::new(),
             to_path: Bytes::new(),
+            paths: Bytes::new(),
             setup: Setup::Passive,
             conn: None,
             cursor: Cursor::default(),

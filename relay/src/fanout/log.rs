@@ -268,7 +268,11 @@ impl ContentLog {
         if offset == self.end || max == 0 {
             return Ok(Bytes::new());
         }
-        let index = self.pieces.partition_point(|piece| piece.end() <= offset);
+        // Legs in step read the newest piece: try it before the search.
+        let index = match self.pieces.back() {
+            Some(last) if last.start <= offset => self.pieces.len() - 1,
+            _ => self.pieces.partition_point(|piece| piece.end() <= offset),
+        };
         let Some(piece) = self.pieces.get(index) else {
             return Err(LogError::OffsetBeyondEnd {
                 offset,

@@ -5,7 +5,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 
 use super::imdn::{ImdnAggregator, Verdict, parse_cpim};
 use super::leg::{Inflight, Leg, LegState, Rx, RxMode};
@@ -58,6 +58,12 @@ pub(crate) struct Session {
     report_route_order: VecDeque<Bytes>,
     max_routes: usize,
     pub(crate) max_message_size: Option<u64>,
+    /// The fields block of the last chunk encoded (see `pump`): legs in
+    /// step share it instead of each encoding ~150 identical bytes.
+    shared: Option<((u64, u64, u64, Option<u64>), Bytes)>,
+    shared_buf: BytesMut,
+    /// Where every leg's start and end lines are carved from.
+    arena: BytesMut,
 }
 
 impl Session {
@@ -76,6 +82,9 @@ impl Session {
             report_route_order: VecDeque::new(),
             max_routes: cfg.max_tracked_ids,
             max_message_size: cfg.max_message_size,
+            shared: None,
+            shared_buf: BytesMut::with_capacity(4096),
+            arena: BytesMut::new(),
         }
     }
 
@@ -569,7 +578,13 @@ impl Session {
     /// Fills leg `li`'s output from its cursor up to the low-water mark.
     pub(crate) fn pump(&mut self, li: u32, cfg: &EngineConfig) -> Result<(), LogError> {
         let Session {
-            legs, stream, log, ..
+            legs,
+            stream,
+            log,
+            shared,
+            shared_buf,
+            arena,
+            ..
         } = self;
         let Some(leg) = legs.get_mut(li as usize).and_then(Option::as_mut) else {
             return Ok(());
@@ -577,51 +592,96 @@ impl Session {
         if leg.state != LegState::Connected {
             return Ok(());
         }
-        while leg.out_len < cfg.leg_low_water {
-            let skip = leg.skip.clone();
-            let skip_fn = |m: u64| skip.contains(&m);
-            let Some(run) =
-                stream.next_run(&mut leg.cursor, li, &skip_fn, cfg.max_out_chunk, log)?
-            else {
-                break;
+        while leg.out_len < cfg.leg_low_water && leg.cursor.seq < stream.end_seq() {
+            // A chunk goes out as [start line, paths, fields, body…,
+            // end-line]: the start and end lines are the leg's own, the
+            // paths the leg's cached bytes, the fields shared by every leg
+            // sending the same chunk, the body the log's own `Bytes`.
+            let slot = leg.out.len();
+            leg.out.push_back(Bytes::new());
+            leg.out.push_back(leg.paths.clone());
+            leg.out.push_back(Bytes::new());
+            let out = &mut leg.out;
+            let mut body_len = 0;
+            let run = stream.next_run(
+                &mut leg.cursor,
+                li,
+                &leg.skip,
+                cfg.max_out_chunk,
+                log,
+                &mut |p| {
+                    body_len += p.len();
+                    out.push_back(p);
+                },
+            );
+            let run = match run {
+                Ok(Some(run)) => run,
+                Ok(None) => {
+                    leg.out.truncate(slot);
+                    break;
+                }
+                Err(e) => {
+                    leg.out.truncate(slot);
+                    return Err(e);
+                }
             };
             let Some(m) = stream.msg_mut(run.msg) else {
+                leg.out.truncate(slot);
                 continue;
             };
             let flag = run.end.unwrap_or(Flag::More);
             if flag == Flag::Aborted && run.len == 0 && leg.current != Some(run.msg) {
                 // Aborted before this leg saw a byte of it: nothing to say.
+                leg.out.truncate(slot);
                 continue;
             }
-            let mut tid = [0u8; 20];
-            let n = leg.next_tid(&mut tid);
             let total = m
                 .total
                 .or((m.state == MsgState::Complete).then_some(m.received));
-            let head = SendHead {
-                tid: &tid[..n],
-                to_path: &leg.to_path,
-                from_path: &leg.local_uri,
-                message_id: &m.message_id,
-                byte_range: Some(ByteRange {
-                    start: run.msg_offset + 1,
-                    end: Some(run.msg_offset + run.len),
-                    total,
-                }),
-                success_report: m.success_report.then_some(true),
-                failure_report: (m.failure_report != FailureReport::Yes)
-                    .then_some(m.failure_report),
-                content_type: m.content_type.as_deref(),
-                extra: &m.extra,
+            let key = (run.msg, run.msg_offset, run.len, total);
+            let fields = match shared {
+                Some((k, b)) if *k == key => b.clone(),
+                _ => {
+                    SendHead {
+                        tid: b"",
+                        to_path: b"",
+                        from_path: b"",
+                        message_id: &m.message_id,
+                        byte_range: Some(ByteRange {
+                            start: run.msg_offset + 1,
+                            end: Some(run.msg_offset + run.len),
+                            total,
+                        }),
+                        success_report: m.success_report.then_some(true),
+                        failure_report: (m.failure_report != FailureReport::Yes)
+                            .then_some(m.failure_report),
+                        content_type: m.content_type.as_deref(),
+                        extra: &m.extra,
+                    }
+                    .encode_fields(shared_buf);
+                    let b = shared_buf.split().freeze();
+                    *shared = Some((key, b.clone()));
+                    b
+                }
             };
-            let has_body = head.content_type.is_some();
-            head.encode(&mut leg.head_buf);
-            let encoded = leg.head_buf.split().freeze();
-            leg.push_out(encoded);
-            for p in run.pieces {
-                leg.push_out(p);
+            // The leg's own bytes: `MSRP <tid> SEND` CRLF and the end-line,
+            // composed on the stack and carved from the session's arena
+            // (one allocation shared by every leg's lines).
+            let mut tid = [0u8; 20];
+            let n = leg.next_tid(&mut tid);
+            let mut lines = [0u8; 96];
+            let lead_len = compose_lines(&mut lines, &tid[..n], flag, m.content_type.is_some());
+            if arena.capacity() - arena.len() < lines.len() {
+                arena.reserve(ARENA);
             }
-            leg.push_encoded(|b| encode::end_line(b, &tid[..n], flag, has_body));
+            arena.extend_from_slice(&lines[..lead_len.1]);
+            let mut lines = arena.split().freeze();
+            let lead = lines.split_to(lead_len.0);
+            let head_len = lead.len() + leg.paths.len() + fields.len();
+            leg.out[slot] = lead;
+            leg.out[slot + 2] = fields;
+            leg.out_len += head_len + body_len + lines.len();
+            leg.out.push_back(lines);
             let wants = m.failure_report == FailureReport::Yes;
             leg.push_inflight(wants.then_some(Inflight {
                 msg: run.msg,
@@ -705,6 +765,32 @@ impl Session {
     pub(crate) fn live_messages(&self) -> usize {
         self.stream.live_messages()
     }
+}
+
+/// Bytes reserved at a time for the leg lines arena.
+const ARENA: usize = 64 * 1024;
+
+/// Writes `MSRP <tid> SEND` CRLF and then the end-line (with the CRLF that
+/// closes a body when `after_body`) into `buf`; returns where the start
+/// line ends and where the end-line ends. `tid` is at most 20 bytes, so
+/// both fit in 96.
+fn compose_lines(buf: &mut [u8; 96], tid: &[u8], flag: Flag, after_body: bool) -> (usize, usize) {
+    let mut at = 0;
+    let mut put = |b: &[u8]| {
+        buf[at..at + b.len()].copy_from_slice(b);
+        at += b.len();
+    };
+    put(b"MSRP ");
+    put(tid);
+    put(b" SEND\r\n");
+    let lead = 5 + tid.len() + 7;
+    if after_body {
+        put(b"\r\n");
+    }
+    put(b"-------");
+    put(tid);
+    put(&[flag.as_byte(), b'\r', b'\n']);
+    (lead, lead + usize::from(after_body) * 2 + 7 + tid.len() + 3)
 }
 
 fn fill_attributes(m: &mut MsgRec, head: &RequestHead) {

@@ -108,12 +108,12 @@ pub(crate) struct Cursor {
     pub(crate) off: u64,
 }
 
-/// What a reader writes next: one outgoing chunk's body and flag.
+/// What a reader writes next: one outgoing chunk's body and flag. The body
+/// pieces went to the sink given to [`Stream::next_run`].
 #[derive(Debug)]
 pub(crate) struct Run {
     pub(crate) msg: u64,
     pub(crate) msg_offset: u64,
-    pub(crate) pieces: Vec<Bytes>,
     pub(crate) len: u64,
     /// `None`: more of the message follows (`+`).
     pub(crate) end: Option<Flag>,
@@ -221,9 +221,10 @@ impl Stream {
         &self,
         cur: &mut Cursor,
         leg: u32,
-        skip: &dyn Fn(u64) -> bool,
+        skip: &[u64],
         max: usize,
         log: &mut ContentLog,
+        sink: &mut impl FnMut(Bytes),
     ) -> Result<Option<Run>, LogError> {
         let mut run: Option<Run> = None;
         while let Some(seg) = cur
@@ -231,8 +232,8 @@ impl Stream {
             .checked_sub(self.seg_base)
             .and_then(|i| self.segs.get(i as usize))
         {
-            let wanted =
-                self.msg(seg.msg).is_some_and(|m| m.audience.includes(leg)) && !skip(seg.msg);
+            let wanted = self.msg(seg.msg).is_some_and(|m| m.audience.includes(leg))
+                && !skip.contains(&seg.msg);
             if !wanted {
                 if run.is_some() {
                     break;
@@ -245,7 +246,6 @@ impl Stream {
             let r = run.get_or_insert_with(|| Run {
                 msg: seg.msg,
                 msg_offset: at,
-                pieces: Vec::new(),
                 len: 0,
                 end: None,
             });
@@ -260,7 +260,7 @@ impl Stream {
                 }
                 cur.off += piece.len() as u64;
                 r.len += piece.len() as u64;
-                r.pieces.push(piece);
+                sink(piece);
                 if cur.off < seg.len {
                     continue;
                 }

@@ -140,13 +140,16 @@ impl SendHead<'_> {
     /// Writes the head with another method (REPORT reuses the shape).
     pub fn encode_method(&self, dst: &mut BytesMut, method: &Method) {
         dst.reserve(160 + self.to_path.len() + self.from_path.len());
-        dst.put_slice(b"MSRP ");
-        dst.put_slice(self.tid);
-        dst.put_u8(b' ');
-        dst.put_slice(method.as_bytes());
-        dst.put_slice(b"\r\n");
-        put_field(dst, b"To-Path", self.to_path);
-        put_field(dst, b"From-Path", self.from_path);
+        start_line(dst, self.tid, method);
+        paths(dst, self.to_path, self.from_path);
+        self.encode_fields(dst);
+    }
+
+    /// Writes what follows the paths: Message-ID, report headers,
+    /// Byte-Range, MIME fields, Content-Type and the blank line. Every leg
+    /// that sends the same chunk of the same message sends these same
+    /// bytes, so a relay encodes them once and shares them.
+    pub fn encode_fields(&self, dst: &mut BytesMut) {
         put_field(dst, b"Message-ID", self.message_id);
         if let Some(r) = self.success_report {
             put_field(dst, b"Success-Report", if r { b"yes" } else { b"no" });
@@ -165,6 +168,22 @@ impl SendHead<'_> {
             dst.put_slice(b"\r\n");
         }
     }
+}
+
+/// Writes a request's start line, `MSRP <tid> <METHOD>` CRLF.
+pub fn start_line(dst: &mut BytesMut, tid: &[u8], method: &Method) {
+    dst.put_slice(b"MSRP ");
+    dst.put_slice(tid);
+    dst.put_u8(b' ');
+    dst.put_slice(method.as_bytes());
+    dst.put_slice(b"\r\n");
+}
+
+/// Writes the To-Path and From-Path fields. A relay writes them once per
+/// leg and shares the bytes across all its chunks.
+pub fn paths(dst: &mut BytesMut, to_path: &[u8], from_path: &[u8]) {
+    put_field(dst, b"To-Path", to_path);
+    put_field(dst, b"From-Path", from_path);
 }
 
 /// A REPORT request (RFC 4975 §7.1.2): no body, so the end-line follows
