@@ -60,7 +60,7 @@ pub(crate) struct Session {
     pub(crate) max_message_size: Option<u64>,
     /// The fields block of the last chunk encoded (see `pump`): legs in
     /// step share it instead of each encoding ~150 identical bytes.
-    shared: Option<((u64, u64, u64, Option<u64>), Bytes)>,
+    shared: Option<(ChunkKey, Bytes)>,
     shared_buf: BytesMut,
     /// Where every leg's start and end lines are carved from.
     arena: BytesMut,
@@ -766,6 +766,10 @@ impl Session {
         self.stream.live_messages()
     }
 }
+
+/// What makes two legs' chunks carry the same fields block: message,
+/// offset, length and the total announced in its Byte-Range.
+type ChunkKey = (u64, u64, u64, Option<u64>);
 
 /// Bytes reserved at a time for the leg lines arena.
 const ARENA: usize = 64 * 1024;

@@ -243,7 +243,7 @@ impl Stream {
                 continue;
             }
             let at = seg.msg_offset + cur.off;
-            let r = run.get_or_insert_with(|| Run {
+            let r = run.get_or_insert(Run {
                 msg: seg.msg,
                 msg_offset: at,
                 len: 0,
