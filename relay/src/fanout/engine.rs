@@ -52,6 +52,8 @@ pub struct LegInfo {
     pub local_uri: String,
     /// Body bytes queued to the leg so far.
     pub bytes: u64,
+    /// Body bytes received from the leg's peer.
+    pub received: u64,
     /// Bytes queued and not yet written.
     pub queued: usize,
 }
@@ -71,6 +73,8 @@ pub struct EngineStats {
     pub log_spilled: u64,
     /// Messages indexed and not yet freed.
     pub messages: usize,
+    /// Body bytes received on every leg since the engine started.
+    pub bytes_received: u64,
 }
 
 /// The fan-out engine of one worker. See the module docs.
@@ -86,6 +90,7 @@ pub struct Engine {
     outputs: VecDeque<Output>,
     dirty: HashSet<SessionId>,
     now: Instant,
+    received_total: u64,
 }
 
 fn random_bytes<const N: usize>() -> [u8; N] {
@@ -128,6 +133,7 @@ impl Engine {
             outputs: VecDeque::new(),
             dirty: HashSet::new(),
             now,
+            received_total: 0,
         })
     }
 
@@ -329,6 +335,7 @@ impl Engine {
             },
             local_uri: String::from_utf8_lossy(&l.local_uri).into_owned(),
             bytes: l.delivered_bytes,
+            received: l.received_bytes,
             queued: l.out_len,
         })
     }
@@ -348,6 +355,7 @@ impl Engine {
         let mut st = EngineStats {
             sessions: self.sessions.len(),
             connections: self.conns.len(),
+            bytes_received: self.received_total,
             ..EngineStats::default()
         };
         for s in self.sessions.values() {
@@ -392,11 +400,13 @@ impl Engine {
     /// at the peer (RFC 4975 §5.4).
     pub fn handle_connected(&mut self, conn: ConnId, leg: LegId, now: Instant) {
         self.handle_accepted(conn, now);
-        let Some(l) = self
+        let l = self
             .sessions
             .get_mut(&leg.session)
             .and_then(|s| s.leg_mut(leg.index))
-        else {
+            .filter(|l| l.state == LegState::Answered && l.conn.is_none());
+        let Some(l) = l else {
+            // The leg failed, was removed or got bound meanwhile.
             self.conns.remove(&conn);
             self.outputs.push_back(Output::Close { conn, flush: false });
             return;
@@ -535,7 +545,10 @@ impl Engine {
         let li = leg.index;
         match ev {
             Wire::Request(h) => s.on_request(li, h, &mut fx),
-            Wire::Body(b) => s.on_body(li, b, &self.cfg),
+            Wire::Body(b) => {
+                self.received_total += b.len() as u64;
+                s.on_body(li, b, &self.cfg)
+            }
             Wire::End(flag) => s.on_end(li, flag),
             Wire::Response(r) => {
                 if let Some(l) = s.leg_mut(li) {
@@ -568,6 +581,7 @@ impl Engine {
         let Some(leg) = found else {
             if let Some(w) = Engine::worker_of(sid)
                 && w != self.cfg.worker
+                && u16::from(w) < self.cfg.workers
                 && head.to_path.uris().len() == 1
                 && let Some(c) = self.conns.remove(&conn)
             {
@@ -910,22 +924,38 @@ impl Engine {
     pub fn handle_timeout(&mut self, now: Instant) {
         self.now = now;
         let mut stalled = Vec::new();
-        for (id, s) in &self.sessions {
+        let limit = self.cfg.leg_timeout;
+        for (id, s) in &mut self.sessions {
+            if s.ending && s.ending_at.is_none() {
+                s.ending_at = Some(now);
+            }
+            let grace_over = s
+                .ending_at
+                .is_some_and(|t| now.saturating_duration_since(t) > limit);
             for (i, l) in s.legs.iter().enumerate() {
                 let Some(l) = l else { continue };
-                let waiting = l.state == LegState::Connected && (!l.out.is_empty() || l.awaiting())
-                    || l.state == LegState::Answered && l.setup != Setup::Passive;
-                if waiting && now.saturating_duration_since(l.last_progress) > self.cfg.leg_timeout
-                {
-                    stalled.push(LegId {
-                        session: *id,
-                        index: i as u32,
-                    });
+                let leg = LegId {
+                    session: *id,
+                    index: i as u32,
+                };
+                let idle = now.saturating_duration_since(l.last_progress) > limit;
+                match l.state {
+                    LegState::Connected if idle && (!l.out.is_empty() || l.awaiting()) => {
+                        stalled.push((leg, FailReason::Timeout));
+                    }
+                    // Answered but never connected; or still invited when
+                    // the sender ended `leg_timeout` ago (a late accept gets
+                    // that long after the sender's BYE).
+                    LegState::Answered if idle => stalled.push((leg, FailReason::NeverConnected)),
+                    LegState::Invited if i != 0 && grace_over => {
+                        stalled.push((leg, FailReason::NeverConnected));
+                    }
+                    _ => {}
                 }
             }
         }
-        for leg in stalled {
-            self.fail_leg(leg, FailReason::Timeout);
+        for (leg, reason) in stalled {
+            self.fail_leg(leg, reason);
         }
         let expired: Vec<ConnId> = self
             .conns

@@ -102,6 +102,8 @@ pub(crate) struct Leg {
     pub(crate) out_len: usize,
     pub(crate) head_buf: BytesMut,
     pub(crate) delivered_bytes: u64,
+    /// Body bytes received from the peer.
+    pub(crate) received_bytes: u64,
     pub(crate) last_progress: Instant,
     /// Its paced `leg-done` event has left.
     pub(crate) done_sent: bool,
@@ -136,6 +138,7 @@ impl Leg {
             out_len: 0,
             head_buf: BytesMut::with_capacity(4096),
             delivered_bytes: 0,
+            received_bytes: 0,
             last_progress: now,
             done_sent: false,
         }

@@ -45,6 +45,8 @@ pub(crate) struct Session {
     imdn: ImdnAggregator,
     /// The sender ended (BYE or its connection closed): legs drain.
     pub(crate) ending: bool,
+    /// When it ended: legs not connected by then get `leg_timeout` more.
+    pub(crate) ending_at: Option<std::time::Instant>,
     /// Appends refused for lack of room (the process budget is shared with
     /// other workers), kept in order and retried: no byte is dropped.
     backlog: VecDeque<Pending>,
@@ -75,6 +77,7 @@ impl Session {
             stream: Stream::default(),
             imdn: ImdnAggregator::new(cfg.max_tracked_ids),
             ending: false,
+            ending_at: None,
             backlog: VecDeque::new(),
             imdn_routes: HashMap::new(),
             imdn_route_order: VecDeque::new(),
@@ -222,7 +225,9 @@ impl Session {
 
     pub(crate) fn on_body(&mut self, li: u32, piece: Bytes, cfg: &EngineConfig) {
         let max_msg = self.max_message_size;
-        let Some(rx) = self.leg_mut(li).and_then(|l| l.rx.as_mut()) else {
+        let Some(leg) = self.leg_mut(li) else { return };
+        leg.received_bytes += piece.len() as u64;
+        let Some(rx) = leg.rx.as_mut() else {
             return;
         };
         match &mut rx.mode {

@@ -75,6 +75,9 @@ pub struct EngineConfig {
     /// This engine's (worker's) index: the first byte of every session-id
     /// it mints, so a connection accepted elsewhere can be handed over.
     pub worker: u8,
+    /// How many workers the relay runs: a session-id naming a worker at or
+    /// above it is unknown (481), not handed over.
+    pub workers: u16,
     /// Host part of the relay's own MSRP URIs (an IP literal or name).
     pub host: String,
     /// Port of the relay's own MSRP URIs.
@@ -111,6 +114,7 @@ impl Default for EngineConfig {
     fn default() -> EngineConfig {
         EngineConfig {
             worker: 0,
+            workers: 1,
             host: "127.0.0.1".into(),
             port: 2855,
             secure: false,

@@ -430,6 +430,11 @@ impl Decoder {
                 EndLine::Match(flag) => break (c, Some(flag)),
                 EndLine::NoMatch => from = c + 1,
                 EndLine::Partial => break (c, None),
+                // Body before a bad end-line is still body: emit it first, so
+                // that any split of the stream decodes the same (the fuzzer's
+                // `oversize-body-then-truncated-end-line` case); the bad
+                // end-line fails the stream once it is at the front.
+                EndLine::Truncated if c > 0 => break (c, None),
                 EndLine::Truncated => return self.fail(FatalError::TruncatedEndLine),
             }
         };

@@ -99,6 +99,7 @@ pub(super) struct H {
 pub(super) fn cfg() -> EngineConfig {
     EngineConfig {
         worker: 3,
+        workers: 8,
         ..EngineConfig::default()
     }
 }

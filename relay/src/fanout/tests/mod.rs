@@ -526,3 +526,52 @@ fn pf_lmm_send_zero_copy_count_1000_legs() {
     assert_eq!(shared, 1000 * body.len());
     assert_eq!(copied_body, 0, "body bytes copied");
 }
+
+/// A session-id naming a worker the relay does not have is unknown (481),
+/// not handed over to nowhere.
+#[test]
+fn msrp_bind_session_of_missing_worker_gets_481() {
+    let mut h = H::new(cfg());
+    let (_, snd, _) = h.session(0);
+    let raw = h.peer_send(snd, "x0000002", None, b"");
+    let w = String::from_utf8(raw).unwrap().replace(
+        &h.peers[&snd].relay_uri,
+        "msrp://127.0.0.1:2855/ffdeadbeefdeadbeefdeadbeef;tcp",
+    );
+    let c = crate::fanout::ConnId(902);
+    h.eng.handle_accepted(c, h.now);
+    h.eng.handle_data(c, w.into(), h.now);
+    h.run();
+    assert!(
+        !h.outputs
+            .iter()
+            .any(|o| matches!(o, Output::Handover { .. }))
+    );
+    assert!(
+        h.outputs
+            .iter()
+            .any(|o| matches!(o, Output::Close { conn, flush: true } if *conn == c))
+    );
+}
+
+/// PF-LMM-BYE: a device still invited when the sender ends gets the leg
+/// timeout to accept late; after that it fails (never connected) and the
+/// session is freed.
+#[test]
+fn pf_lmm_bye_invited_leg_fails_after_grace_and_session_ends() {
+    let mut h = H::new(cfg());
+    let (sid, snd, legs) = h.session(2);
+    h.connect_and_bind(legs[0], "msrp://d0.example:1/g0g;tcp");
+    h.send_file(snd, "grace001", &file(1000), 1000);
+    h.eng.end_session(sid, h.now).unwrap();
+    h.run();
+    h.advance(Duration::from_secs(1));
+    assert_eq!(h.done_legs(), vec![legs[0]]);
+    assert!(!h.events.contains(&Event::SessionEnded { session: sid }));
+    h.advance(Duration::from_secs(31));
+    assert!(h.events.contains(&Event::LegFailed {
+        leg: legs[1],
+        reason: FailReason::NeverConnected
+    }));
+    assert!(h.events.contains(&Event::SessionEnded { session: sid }));
+}
