@@ -19,4 +19,5 @@
 //! that the stream cannot be resynchronised and the connection must close.
 
 pub mod fanout;
+pub mod io;
 pub mod msrp;

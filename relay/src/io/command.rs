@@ -1,0 +1,113 @@
+//! What a [`RelayHandle`](super::RelayHandle) asks a worker, and how any
+//! driver carries it out against its engine. Driver-neutral: the epoll
+//! driver and a later io_uring driver share it.
+
+use std::collections::HashSet;
+use std::net::TcpStream;
+use std::sync::Arc;
+use std::sync::mpsc::{Sender, SyncSender};
+use std::time::Instant;
+
+use bytes::Bytes;
+
+use crate::fanout::{
+    Answer, Engine, EngineError, EngineStats, LegId, LegInfo, LegParams, SessionId,
+};
+
+/// A control-plane call, executed on the worker that owns the session.
+#[derive(Debug)]
+pub(crate) enum Control {
+    CreateSession { label: String },
+    AddLeg { session: SessionId, label: String },
+    Answer { leg: LegId, answer: Answer },
+    RemoveLeg { leg: LegId },
+    EndSession { session: SessionId },
+    SessionLegs { session: SessionId },
+    Stats,
+}
+
+/// The worker's reply to a [`Control`].
+#[derive(Debug)]
+pub(crate) enum Reply {
+    Leg(LegId, String),
+    Done,
+    Legs(Vec<LegInfo>),
+    Stats(EngineStats),
+    Error(EngineError),
+}
+
+/// Everything a worker's command channel carries.
+#[derive(Debug)]
+pub(crate) enum Command {
+    /// A control call and where to send its reply.
+    Control(Control, SyncSender<Reply>),
+    /// A connection accepted by another worker whose first request names a
+    /// session of this one, with the bytes read from it so far.
+    Handover { stream: TcpStream, data: Vec<Bytes> },
+    /// Stop accepting, end every session, drain until `deadline`, exit.
+    Shutdown { deadline: Instant },
+}
+
+/// Wakes a worker blocked in its poller.
+pub(crate) trait Wake: Send + Sync + std::fmt::Debug {
+    fn wake(&self) -> std::io::Result<()>;
+}
+
+/// How to reach one worker: its command channel and its waker.
+#[derive(Debug, Clone)]
+pub(crate) struct WorkerLink {
+    pub(crate) tx: Sender<Command>,
+    pub(crate) waker: Arc<dyn Wake>,
+}
+
+impl WorkerLink {
+    /// Queues a command and wakes the worker. `Err` hands the command back
+    /// when the worker is gone.
+    pub(crate) fn send(&self, cmd: Command) -> Result<(), Command> {
+        self.tx.send(cmd).map_err(|e| e.0)?;
+        if let Err(e) = self.waker.wake() {
+            tracing::warn!(error = %e, "waking a worker failed");
+        }
+        Ok(())
+    }
+}
+
+/// Runs a control call on the engine. `sessions` is the worker's set of
+/// live sessions (it ends them all on shutdown); `closing` refuses new
+/// sessions.
+pub(crate) fn execute(
+    engine: &mut Engine,
+    sessions: &mut HashSet<SessionId>,
+    closing: bool,
+    control: Control,
+    now: Instant,
+) -> Reply {
+    let result = match control {
+        Control::CreateSession { label } => {
+            if closing {
+                return Reply::Error(EngineError::Ending);
+            }
+            let (session, leg) = engine.create_session(LegParams { label }, now);
+            sessions.insert(session);
+            tracing::info!(session = session.0, "session created");
+            leg_reply(engine, leg)
+        }
+        Control::AddLeg { session, label } => engine
+            .add_leg(session, LegParams { label }, now)
+            .and_then(|leg| leg_reply(engine, leg)),
+        Control::Answer { leg, answer } => engine.answer(leg, answer, now).map(|()| Reply::Done),
+        Control::RemoveLeg { leg } => engine.remove_leg(leg, now).map(|()| Reply::Done),
+        Control::EndSession { session } => engine.end_session(session, now).map(|()| Reply::Done),
+        Control::SessionLegs { session } => engine
+            .session_legs(session)
+            .map(Reply::Legs)
+            .ok_or(EngineError::NoSession),
+        Control::Stats => Ok(Reply::Stats(engine.stats())),
+    };
+    result.unwrap_or_else(Reply::Error)
+}
+
+fn leg_reply(engine: &Engine, leg: LegId) -> Result<Reply, EngineError> {
+    let uri = engine.local_uri(leg).ok_or(EngineError::NoLeg)?;
+    Ok(Reply::Leg(leg, uri))
+}

@@ -1,0 +1,310 @@
+//! One epoll worker: its engine, poller, listener, connections and the
+//! loop that feeds them to each other. See the module docs of
+//! [`super`] for the rules it keeps.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, Sender, TryRecvError};
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use mio::net::TcpListener;
+use mio::{Events, Interest, Poll, Token};
+
+use super::conn::{Conn, Phase, READS_PER_TURN, Read1, SockOpts, WRITES_PER_TURN, Write1};
+use super::conn::{discard, read_once, write_once};
+use crate::fanout::{ConnId, Engine, Event, Output, SessionId};
+use crate::io::command::{Command, WorkerLink, execute};
+
+mod conns;
+
+/// The waker's token; the listener's is [`LISTENER`], connections count
+/// up from [`FIRST_CONN`] and are never reused.
+pub(super) const WAKER: Token = Token(0);
+pub(super) const LISTENER: Token = Token(1);
+pub(super) const FIRST_CONN: u64 = 2;
+/// After our FIN, how long a closing connection waits for the peer's.
+pub(super) const LINGER: Duration = Duration::from_secs(2);
+
+/// A worker thread's state. Owned by its thread; nothing in it is shared
+/// but the command channels and the event sender.
+#[derive(Debug)]
+pub(super) struct Worker {
+    index: usize,
+    poll: Poll,
+    engine: Engine,
+    listener: Option<TcpListener>,
+    rx: Receiver<Command>,
+    links: Arc<[WorkerLink]>,
+    events: Sender<Event>,
+    opts: SockOpts,
+    conns: HashMap<ConnId, Conn>,
+    next_conn: u64,
+    /// Connections that may have unread bytes (edge-triggered readiness
+    /// not yet consumed down to `WouldBlock`).
+    ready: HashSet<ConnId>,
+    /// Live sessions, to end them all on shutdown.
+    sessions: HashSet<SessionId>,
+    buf: BytesMut,
+    /// A turn left work undone: poll without blocking.
+    more: bool,
+    shutdown: Option<Instant>,
+}
+
+impl Worker {
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn new(
+        index: usize,
+        poll: Poll,
+        mut listener: TcpListener,
+        engine: Engine,
+        rx: Receiver<Command>,
+        links: Arc<[WorkerLink]>,
+        events: Sender<Event>,
+        opts: SockOpts,
+    ) -> std::io::Result<Worker> {
+        poll.registry()
+            .register(&mut listener, LISTENER, Interest::READABLE)?;
+        Ok(Worker {
+            index,
+            poll,
+            engine,
+            listener: Some(listener),
+            rx,
+            links,
+            events,
+            opts,
+            conns: HashMap::new(),
+            next_conn: FIRST_CONN,
+            ready: HashSet::new(),
+            sessions: HashSet::new(),
+            buf: BytesMut::new(),
+            more: false,
+            shutdown: None,
+        })
+    }
+
+    /// The loop: poll, note readiness, run commands and timers, then read,
+    /// act on outputs and write until nothing more can move.
+    pub(super) fn run(mut self) {
+        let _span = tracing::debug_span!("worker", index = self.index).entered();
+        let mut events = Events::with_capacity(1024);
+        loop {
+            let now = Instant::now();
+            let timeout = self.timeout(now);
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
+                if e.kind() == std::io::ErrorKind::Interrupted {
+                    continue;
+                }
+                tracing::error!(error = %e, "poll failed; worker stops");
+                break;
+            }
+            let now = Instant::now();
+            for ev in events.iter() {
+                match ev.token() {
+                    WAKER => {}
+                    LISTENER => self.accept(now),
+                    Token(t) => {
+                        let id = ConnId(t as u64);
+                        self.on_ready(id, ev.is_writable() || ev.is_error(), now);
+                    }
+                }
+            }
+            self.commands(now);
+            if self.engine.poll_timeout().is_some_and(|t| t <= now) {
+                self.engine.handle_timeout(now);
+            }
+            self.expire(now);
+            self.turn(now);
+            if self.finished(now) {
+                break;
+            }
+        }
+        tracing::debug!(conns = self.conns.len(), "worker stops");
+    }
+
+    fn timeout(&self, now: Instant) -> Option<Duration> {
+        if self.more || self.ready.iter().any(|&id| self.readable_now(id)) {
+            return Some(Duration::ZERO);
+        }
+        let conn_deadlines = self.conns.values().filter_map(Conn::deadline);
+        self.engine
+            .poll_timeout()
+            .into_iter()
+            .chain(conn_deadlines)
+            .chain(self.shutdown)
+            .min()
+            .map(|t| t.saturating_duration_since(now))
+    }
+
+    fn readable_now(&self, id: ConnId) -> bool {
+        match self.conns.get(&id).map(|c| c.phase) {
+            Some(Phase::Open) => self.engine.can_read(id),
+            Some(Phase::Closing { .. }) => true,
+            _ => false,
+        }
+    }
+
+    fn commands(&mut self, now: Instant) {
+        loop {
+            match self.rx.try_recv() {
+                Ok(Command::Control(c, reply)) => {
+                    let closing = self.shutdown.is_some();
+                    let r = execute(&mut self.engine, &mut self.sessions, closing, c, now);
+                    // The caller may have given up waiting: nothing to do.
+                    let _ = reply.send(r);
+                }
+                Ok(Command::Handover { stream, data }) => self.adopt(stream, data, now),
+                Ok(Command::Shutdown { deadline }) => self.begin_shutdown(deadline, now),
+                Err(TryRecvError::Empty | TryRecvError::Disconnected) => return,
+            }
+        }
+    }
+
+    // ----- the turn: read, outputs, write ---------------------------------
+
+    fn turn(&mut self, now: Instant) {
+        self.more = false;
+        self.outputs(now);
+        let ready: Vec<ConnId> = self.ready.iter().copied().collect();
+        for id in ready {
+            self.read(id, now);
+            self.outputs(now);
+        }
+        let ids: Vec<ConnId> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| !c.write_blocked && !matches!(c.phase, Phase::Connecting { .. }))
+            .map(|(&id, _)| id)
+            .collect();
+        for id in ids {
+            self.write(id, now);
+        }
+        self.outputs(now);
+    }
+
+    fn read(&mut self, id: ConnId, now: Instant) {
+        for _ in 0..READS_PER_TURN {
+            let Some(c) = self.conns.get_mut(&id) else {
+                self.ready.remove(&id);
+                return;
+            };
+            let got = match c.phase {
+                Phase::Connecting { .. } => return,
+                Phase::Closing { .. } => discard(&mut c.stream),
+                Phase::Open if !self.engine.can_read(id) => return,
+                Phase::Open => read_once(&mut c.stream, &mut self.buf),
+            };
+            match got {
+                Read1::Data(data) => {
+                    self.engine.handle_data(id, data, now);
+                    // A handover or close must be seen before reading on.
+                    self.outputs(now);
+                }
+                Read1::WouldBlock => {
+                    self.ready.remove(&id);
+                    return;
+                }
+                Read1::Closed(e) => {
+                    tracing::debug!(conn = id.0, error = ?e, "peer closed");
+                    return self.drop_conn(id, now);
+                }
+            }
+        }
+        self.more = true;
+    }
+
+    fn write(&mut self, id: ConnId, now: Instant) {
+        for _ in 0..WRITES_PER_TURN {
+            let Some(c) = self.conns.get_mut(&id) else {
+                return;
+            };
+            match write_once(&mut c.stream, self.engine.output(id)) {
+                Write1::Wrote(n) => self.engine.consume_output(id, n, now),
+                Write1::Empty => return self.flushed(id, now),
+                Write1::WouldBlock => {
+                    c.write_blocked = true;
+                    return;
+                }
+                Write1::Closed(e) => {
+                    tracing::debug!(conn = id.0, error = %e, "write failed");
+                    return self.drop_conn(id, now);
+                }
+            }
+        }
+        self.more = true;
+    }
+
+    /// Nothing is queued for the connection: a closing one shuts down its
+    /// write side and waits for the peer's EOF.
+    fn flushed(&mut self, id: ConnId, now: Instant) {
+        let Some(c) = self.conns.get_mut(&id) else {
+            return;
+        };
+        if let Phase::Closing { shut: false, .. } = c.phase {
+            let _ = c.stream.shutdown(std::net::Shutdown::Write);
+            c.phase = Phase::Closing {
+                deadline: now + LINGER,
+                shut: true,
+            };
+            self.ready.insert(id);
+        }
+    }
+
+    fn outputs(&mut self, now: Instant) {
+        while let Some(o) = self.engine.poll_output() {
+            match o {
+                Output::Connect { leg, addr } => self.connect(leg, addr, now),
+                Output::Close { conn, flush } => self.close(conn, flush, now),
+                Output::Handover { conn, worker, data } => self.handover(conn, worker, data),
+                Output::Event(e) => self.event(e),
+            }
+        }
+    }
+
+    fn event(&mut self, e: Event) {
+        match &e {
+            Event::LegConnected { leg } => tracing::info!(?leg, "leg connected"),
+            Event::LegDone { leg, bytes } => tracing::info!(?leg, bytes, "leg done"),
+            Event::LegFailed { leg, reason } => tracing::info!(?leg, %reason, "leg failed"),
+            Event::UpstreamEnded { session } => tracing::info!(?session, "upstream ended"),
+            Event::SessionEnded { session } => {
+                self.sessions.remove(session);
+                tracing::info!(?session, "session ended");
+            }
+        }
+        // Nobody listening (the relay is being dropped) is not an error.
+        let _ = self.events.send(e);
+    }
+
+    // ----- shutdown -------------------------------------------------------
+
+    fn begin_shutdown(&mut self, deadline: Instant, now: Instant) {
+        if self.shutdown.is_some() {
+            return;
+        }
+        tracing::info!(sessions = self.sessions.len(), "shutting down");
+        self.shutdown = Some(deadline);
+        if let Some(mut l) = self.listener.take() {
+            let _ = self.poll.registry().deregister(&mut l);
+        }
+        let sessions: Vec<SessionId> = self.sessions.iter().copied().collect();
+        for s in sessions {
+            let _ = self.engine.end_session(s, now);
+        }
+    }
+
+    /// Shutting down and either past the deadline or drained: no session
+    /// left and nothing queued on any connection.
+    fn finished(&self, now: Instant) -> bool {
+        let Some(deadline) = self.shutdown else {
+            return false;
+        };
+        now >= deadline
+            || self.sessions.is_empty()
+                && self.conns.iter().all(|(&id, c)| {
+                    matches!(c.phase, Phase::Closing { shut: true, .. })
+                        || !self.engine.has_output(id)
+                })
+    }
+}

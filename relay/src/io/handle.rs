@@ -1,0 +1,223 @@
+//! The library API: start a relay, drive sessions through a cloneable
+//! handle, receive the engines' events, shut down.
+//!
+//! Every [`RelayHandle`] call is a blocking request/reply to the worker
+//! that owns the session (the top byte of a [`SessionId`]), carried over
+//! that worker's command channel and waker; it never touches the data
+//! path's state from another thread.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use super::command::{Command, Control, Reply, WorkerLink};
+use super::error::{IoError, RelayError};
+use crate::fanout::{
+    Answer, EngineConfig, EngineError, EngineStats, Event, LegId, LegInfo, SessionId,
+};
+
+/// What a relay runs with.
+#[derive(Debug, Clone)]
+pub struct RelayConfig {
+    /// Worker threads, each with its own engine and listener; `0` means one
+    /// per available core. At most 256 (a session id's top byte).
+    pub workers: usize,
+    /// Where to accept MSRP connections. Port `0` picks a free port (see
+    /// [`Relay::local_addr`]); the engines' URIs then carry that port.
+    pub listen: SocketAddr,
+    /// Engine configuration template; each worker gets its index.
+    pub engine: EngineConfig,
+    /// Process-wide memory budget of all content logs, in bytes.
+    pub process_memory_budget: u64,
+    /// `SO_SNDBUF` of every MSRP connection, if set.
+    pub sndbuf: Option<usize>,
+    /// `SO_RCVBUF` of every MSRP connection, if set.
+    pub rcvbuf: Option<usize>,
+}
+
+impl Default for RelayConfig {
+    fn default() -> RelayConfig {
+        RelayConfig {
+            workers: 0,
+            listen: SocketAddr::from(([127, 0, 0, 1], 2855)),
+            engine: EngineConfig::default(),
+            process_memory_budget: 256 << 20,
+            sndbuf: None,
+            rcvbuf: None,
+        }
+    }
+}
+
+/// A running relay: its worker threads, listeners and event stream.
+/// Dropping it shuts it down without draining.
+#[derive(Debug)]
+pub struct Relay {
+    handle: RelayHandle,
+    threads: Vec<JoinHandle<()>>,
+    local_addr: SocketAddr,
+    events: Receiver<Event>,
+}
+
+impl Relay {
+    /// Binds the listeners and starts the workers (the epoll driver).
+    pub fn start(cfg: RelayConfig) -> Result<Relay, IoError> {
+        let (tx, events) = mpsc::channel();
+        let started = super::epoll::start(&cfg, tx)?;
+        Ok(Relay {
+            handle: RelayHandle {
+                workers: started.links.into(),
+                next: Arc::new(AtomicUsize::new(0)),
+            },
+            threads: started.threads,
+            local_addr: started.local_addr,
+            events,
+        })
+    }
+
+    /// A handle for control calls; cheap to clone, usable from any thread.
+    pub fn handle(&self) -> RelayHandle {
+        self.handle.clone()
+    }
+
+    /// The address the listeners are bound to.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Every worker's engine events, in the order each worker raised them.
+    pub fn events(&self) -> &Receiver<Event> {
+        &self.events
+    }
+
+    /// Stops accepting, ends every session so that each device leg drains
+    /// to its last byte (its `LegDone` is raised), waits up to `drain`,
+    /// then closes every connection and joins the workers.
+    pub fn shutdown(mut self, drain: Duration) {
+        self.stop(drain);
+    }
+
+    fn stop(&mut self, drain: Duration) {
+        let deadline = Instant::now() + drain;
+        for w in self.handle.workers.iter() {
+            // A worker that is gone already needs no telling.
+            let _ = w.send(Command::Shutdown { deadline });
+        }
+        for t in self.threads.drain(..) {
+            if t.join().is_err() {
+                tracing::error!("a worker thread panicked");
+            }
+        }
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        if !self.threads.is_empty() {
+            self.stop(Duration::ZERO);
+        }
+    }
+}
+
+/// Control access to a running relay. `Send + Sync`; clones share the
+/// round-robin counter that spreads new sessions over the workers.
+#[derive(Debug, Clone)]
+pub struct RelayHandle {
+    workers: Arc<[WorkerLink]>,
+    next: Arc<AtomicUsize>,
+}
+
+impl RelayHandle {
+    /// Creates a session on the next worker (round-robin) with its upstream
+    /// leg; returns that leg and the relay's URI on it (for the SDP
+    /// `a=path` toward the sender). The session is `leg.session`.
+    pub fn create_session(&self, upstream_label: &str) -> Result<(LegId, String), RelayError> {
+        let n = self.workers.len().max(1);
+        let w = self.next.fetch_add(1, Ordering::Relaxed) % n;
+        let label = upstream_label.to_owned();
+        match self.call(w, Control::CreateSession { label })? {
+            Reply::Leg(leg, uri) => Ok((leg, uri)),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Adds a device leg (invited); returns it and the relay's URI on it.
+    pub fn add_leg(&self, session: SessionId, label: &str) -> Result<(LegId, String), RelayError> {
+        let label = label.to_owned();
+        match self.call_session(session, Control::AddLeg { session, label })? {
+            Reply::Leg(leg, uri) => Ok((leg, uri)),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// The leg's peer answered (its path and who connects).
+    pub fn answer(&self, leg: LegId, answer: Answer) -> Result<(), RelayError> {
+        self.done(leg.session, Control::Answer { leg, answer })
+    }
+
+    /// Removes a leg (a device's BYE, CANCEL or reject).
+    pub fn remove_leg(&self, leg: LegId) -> Result<(), RelayError> {
+        self.done(leg.session, Control::RemoveLeg { leg })
+    }
+
+    /// The sender ended the session: device legs drain, then are done.
+    pub fn end_session(&self, session: SessionId) -> Result<(), RelayError> {
+        self.done(session, Control::EndSession { session })
+    }
+
+    /// Every leg of a session and its state.
+    pub fn session_legs(&self, session: SessionId) -> Result<Vec<LegInfo>, RelayError> {
+        match self.call_session(session, Control::SessionLegs { session })? {
+            Reply::Legs(legs) => Ok(legs),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// One [`EngineStats`] per worker, in worker order.
+    pub fn stats(&self) -> Result<Vec<EngineStats>, RelayError> {
+        (0..self.workers.len())
+            .map(|w| match self.call(w, Control::Stats)? {
+                Reply::Stats(s) => Ok(s),
+                other => Err(unexpected(other)),
+            })
+            .collect()
+    }
+
+    /// The number of workers.
+    pub fn workers(&self) -> usize {
+        self.workers.len()
+    }
+
+    fn done(&self, session: SessionId, control: Control) -> Result<(), RelayError> {
+        match self.call_session(session, control)? {
+            Reply::Done => Ok(()),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    fn call_session(&self, session: SessionId, control: Control) -> Result<Reply, RelayError> {
+        self.call(usize::from(session.worker()), control)
+    }
+
+    fn call(&self, worker: usize, control: Control) -> Result<Reply, RelayError> {
+        let link = self
+            .workers
+            .get(worker)
+            .ok_or(RelayError::Engine(EngineError::NoSession))?;
+        let (tx, rx) = mpsc::sync_channel(1);
+        link.send(Command::Control(control, tx))
+            .map_err(|_| RelayError::WorkerGone)?;
+        match rx.recv().map_err(|_| RelayError::WorkerGone)? {
+            Reply::Error(e) => Err(RelayError::Engine(e)),
+            r => Ok(r),
+        }
+    }
+}
+
+/// A reply of the wrong kind: a driver bug, reported rather than panicked.
+fn unexpected(r: Reply) -> RelayError {
+    tracing::error!(reply = ?r, "unexpected worker reply");
+    RelayError::WorkerGone
+}
