@@ -24,11 +24,27 @@
 //! ## Modules
 //!
 //! - [`protocol`]: request, reply and event types and the JSON-lines codec
-//!   (pure; the socket server is wired separately).
+//!   (pure).
 //! - [`sdp`]: SDP parse and MSRP rewrite, `a=setup` negotiation (pure).
 //! - [`policy`]: device registry, delivery plan, fork response state
 //!   machine, originator check (pure).
+//! - [`table`]: the session table: SIP names over data-plane sessions and
+//!   legs, every command's execution, event translation, expiry (no I/O;
+//!   time is an argument).
+//! - [`plane`]: the data plane's control surface as a trait, implemented
+//!   by `msrp_relay::io::RelayHandle`.
+//! - [`server`]: the Unix-socket server (`SO_PEERCRED`, bounds, events).
+//! - [`config`], [`daemon`], [`ctl`]: the `msrp-relay` binary's
+//!   configuration file, process loop and shutdown, and `msrp-relay ctl`.
 
+pub mod config;
+pub mod ctl;
+pub mod daemon;
+#[cfg(test)]
+pub(crate) mod fake_plane;
+pub mod plane;
 pub mod policy;
 pub mod protocol;
 pub mod sdp;
+pub mod server;
+pub mod table;

@@ -73,6 +73,9 @@ pub enum CancelReason {
     Declined,
     /// A device auto-answered (CPM-MLD-026).
     AutoAnswered,
+    /// The sender withdrew: its CANCEL, or its BYE / the session's end
+    /// before this device answered.
+    SenderEnded,
 }
 
 impl CancelReason {
@@ -84,6 +87,7 @@ impl CancelReason {
             CancelReason::AcceptedElsewhere => "SIP;cause=200;text=\"Call completed elsewhere\"",
             CancelReason::Declined => "SIP;cause=603;text=\"Declined\"",
             CancelReason::AutoAnswered => "SIP;cause=200;text=\"Auto-answered elsewhere\"",
+            CancelReason::SenderEnded => "SIP;cause=487;text=\"Request Terminated\"",
         }
     }
 }
@@ -199,6 +203,31 @@ impl Fork {
         })
     }
 
+    /// Adds a branch to a running fork: the front end forks one INVITE per
+    /// device and reports each (`offer`) one at a time. Refused when the
+    /// branch is known already, or when the invitation is over (the sender
+    /// got its final failure, or was cancelled): nobody could be forwarded.
+    /// A branch added after the first accept under a cancel-on-accept policy
+    /// stays pending; the front end should not fork late in that case.
+    pub fn add_branch(&mut self, branch: impl Into<String>) -> Result<(), PolicyError> {
+        let branch = branch.into();
+        if branch.is_empty() {
+            return Err(PolicyError::InvalidFork("empty via-branch".into()));
+        }
+        if self.branches.iter().any(|(b, _)| *b == branch) {
+            return Err(PolicyError::InvalidFork(format!(
+                "via-branch {branch:?} listed twice"
+            )));
+        }
+        if self.sender_failed {
+            return Err(PolicyError::InvalidFork(
+                "the invitation is over (the sender has its final response)".into(),
+            ));
+        }
+        self.branches.push((branch, BranchState::Pending));
+        Ok(())
+    }
+
     /// The branch whose 200 went to the sender.
     pub fn forwarded(&self) -> Option<&str> {
         self.forwarded.as_deref()
@@ -221,7 +250,11 @@ impl Fork {
     /// every pending branch goes to CANCEL. Returns them.
     pub fn cancel_outstanding(&mut self) -> Vec<String> {
         self.sender_failed = true;
-        self.mark_pending(BranchState::Cancelling)
+        let out = self.mark_pending(BranchState::Cancelling);
+        if !out.is_empty() {
+            self.cancel_reason = Some(CancelReason::SenderEnded);
+        }
+        out
     }
 
     /// Applies a device's final response on `branch`.

@@ -349,7 +349,38 @@ fn sender_cancel_before_any_answer_closes_late_accepts() {
     assert_eq!(fork.cancel_outstanding().len(), 3);
     assert_eq!(
         fork.respond("z9hG4bK-a", Accept).unwrap(),
-        vec![close(&["z9hG4bK-a"], CancelReason::AcceptedElsewhere)]
+        vec![close(&["z9hG4bK-a"], CancelReason::SenderEnded)]
     );
     assert_eq!(fork.forwarded(), None);
+}
+
+/// PF-LMM-FORK: the front end reports branches one `offer` at a time.
+#[test]
+fn pf_lmm_fork_branches_added_one_by_one() {
+    let mut fork = Fork::new(RequestKind::FileTransfer, ["z9hG4bK-a"], KEEP_ALL).unwrap();
+    fork.add_branch("z9hG4bK-b").unwrap();
+    assert!(matches!(
+        fork.add_branch("z9hG4bK-b"),
+        Err(PolicyError::InvalidFork(_))
+    ));
+    assert!(matches!(
+        fork.add_branch(""),
+        Err(PolicyError::InvalidFork(_))
+    ));
+    assert_eq!(
+        fork.respond("z9hG4bK-b", Accept).unwrap(),
+        vec![fwd("z9hG4bK-b")]
+    );
+    fork.add_branch("z9hG4bK-c").unwrap();
+    assert_eq!(
+        fork.respond("z9hG4bK-c", Accept).unwrap(),
+        vec![quiet("z9hG4bK-c")]
+    );
+    // Once the sender has its final failure, no branch can be added.
+    let mut over = Fork::new(RequestKind::Chat, ["z9hG4bK-a"], KEEP_ALL).unwrap();
+    over.respond("z9hG4bK-a", Reject).unwrap();
+    assert!(matches!(
+        over.add_branch("z9hG4bK-b"),
+        Err(PolicyError::InvalidFork(_))
+    ));
 }

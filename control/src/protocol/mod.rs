@@ -1,6 +1,6 @@
 //! The control protocol with the SIP front end (design.md §4): JSON
-//! objects, one per line. Types and codec only; the socket server is wired
-//! elsewhere.
+//! objects, one per line. Types and codec only; the socket server is
+//! [`crate::server`].
 //!
 //! - Request: `{"id": <any JSON>, "command": "<name>", ...}`.
 //! - Reply: `{"id": <same>, "result": "ok", ...}` or

@@ -1,0 +1,129 @@
+//! The `msrp-relay` process: data-plane workers, the control server, the
+//! event pump and timers, and the shutdown sequence.
+
+use std::io::Write;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::RecvTimeoutError;
+use std::time::{Duration, Instant};
+
+use msrp_relay::io::{IoError, Relay};
+
+use crate::config::{Config, ConfigError};
+use crate::server::{Server, ServerError};
+use crate::table::Core;
+
+/// Why the relay stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    /// Bad configuration.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The data plane could not start.
+    #[error("data plane: {0}")]
+    Relay(#[from] IoError),
+    /// The control server could not start.
+    #[error(transparent)]
+    Server(#[from] ServerError),
+    /// Signal handlers could not be installed.
+    #[error("signal handlers: {0}")]
+    Signals(std::io::Error),
+}
+
+/// How often the event pump wakes to look at signals and timers.
+const TICK: Duration = Duration::from_millis(200);
+/// How often sessions are swept for expiry.
+const SWEEP_EVERY: Duration = Duration::from_secs(1);
+
+/// Runs until SIGINT or SIGTERM, then shuts down cleanly: stop accepting
+/// control connections and new sessions, end every session as after the
+/// sender's BYE (devices drain and their `leg-done` events still reach
+/// subscribers) for at most `timeouts.shutdown-drain-ms`, then close
+/// every connection. A second signal during the drain exits at once.
+///
+/// Once ready, one line goes to stdout:
+/// `msrp-relay ready control=<socket path> msrp=<listen address>`.
+pub fn run(cfg: &Config) -> Result<(), DaemonError> {
+    let term = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        // The second signal (flag already set) exits immediately.
+        signal_hook::flag::register_conditional_shutdown(sig, 1, term.clone())
+            .map_err(DaemonError::Signals)?;
+        signal_hook::flag::register(sig, term.clone()).map_err(DaemonError::Signals)?;
+    }
+    let socket = cfg.socket();
+    let relay_cfg = cfg.relay()?;
+    // The control socket first: a second relay gives up before it starts
+    // its data plane.
+    let listener = crate::server::peer::bind(&socket)?;
+    let relay = match Relay::start(relay_cfg) {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = std::fs::remove_file(&socket);
+            return Err(e.into());
+        }
+    };
+    let local = relay.local_addr();
+    let core = Core::new(cfg.table(local.port())?, Arc::new(relay.handle()));
+    let mut server = Server::start_on(listener, cfg.server(), core)?;
+    tracing::info!(control = %socket.display(), msrp = %local, "msrp-relay ready");
+    {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(
+            out,
+            "msrp-relay ready control={} msrp={local}",
+            socket.display()
+        );
+        let _ = out.flush();
+    }
+
+    let mut last_sweep = Instant::now();
+    while !term.load(Ordering::SeqCst) {
+        if !pump(&relay, &server, TICK) {
+            tracing::error!("data plane workers stopped");
+            break;
+        }
+        if last_sweep.elapsed() >= SWEEP_EVERY {
+            server.sweep();
+            last_sweep = Instant::now();
+        }
+    }
+
+    let drain = Duration::from_millis(cfg.timeouts.shutdown_drain_ms);
+    tracing::info!(
+        sessions = server.sessions(),
+        ?drain,
+        "shutting down: draining sessions"
+    );
+    server.begin_shutdown();
+    let deadline = Instant::now() + drain;
+    while server.sessions() > 0 {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() || !pump(&relay, &server, left.min(TICK)) {
+            break;
+        }
+        server.sweep();
+    }
+    let left = server.sessions();
+    if left > 0 {
+        tracing::warn!(sessions = left, "drain timeout: closing undrained sessions");
+    }
+    relay.shutdown(deadline.saturating_duration_since(Instant::now()));
+    server.close();
+    tracing::info!("msrp-relay stopped");
+    Ok(())
+}
+
+/// Waits up to `wait` for data-plane events and hands them all to the
+/// server. `false` when the workers are gone.
+fn pump(relay: &Relay, server: &Server, wait: Duration) -> bool {
+    match relay.events().recv_timeout(wait) {
+        Ok(ev) => server.on_plane_event(ev),
+        Err(RecvTimeoutError::Timeout) => return true,
+        Err(RecvTimeoutError::Disconnected) => return false,
+    }
+    while let Ok(ev) = relay.events().try_recv() {
+        server.on_plane_event(ev);
+    }
+    true
+}

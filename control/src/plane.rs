@@ -1,0 +1,84 @@
+//! The data plane as the control plane sees it: the `msrp-relay` library's
+//! `RelayHandle` surface, as a trait so that the session table can be
+//! driven and tested without sockets.
+//!
+//! Every call is a request to the worker that owns the session; replies
+//! come back synchronously. Asynchronous outcomes (a leg bound, drained,
+//! failed; a session freed) arrive as [`msrp_relay::fanout::Event`]s, which
+//! the server feeds to [`crate::table::Core::on_plane_event`].
+
+use msrp_relay::fanout::{Answer, EngineError, EngineStats, LegId, LegInfo, SessionId};
+
+/// Why a data-plane call failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlaneError {
+    /// The engine refused the call (no such session or leg, answered
+    /// twice, bad path, session ending, too many legs).
+    #[error("data plane: {0}")]
+    Engine(#[from] EngineError),
+    /// The worker could not be reached (shutting down, gone).
+    #[error("data plane unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// The control surface of the data plane (`msrp_relay::io::RelayHandle`).
+pub trait DataPlane: Send + Sync {
+    /// Creates a session and its upstream leg (toward the sender); returns
+    /// the leg and the relay's own MSRP URI on it.
+    fn create_session(&self, upstream_label: &str) -> Result<(LegId, String), PlaneError>;
+    /// Adds a device leg, invited: it keeps the whole content from now on.
+    fn add_leg(&self, session: SessionId, label: &str) -> Result<(LegId, String), PlaneError>;
+    /// The leg's peer answered: its path and who connects.
+    fn answer(&self, leg: LegId, answer: Answer) -> Result<(), PlaneError>;
+    /// Removes one leg at once (no drain).
+    fn remove_leg(&self, leg: LegId) -> Result<(), PlaneError>;
+    /// The sender's BYE: device legs drain, then paced `LegDone`.
+    fn end_session(&self, session: SessionId) -> Result<(), PlaneError>;
+    /// A session's legs as the engine sees them.
+    fn session_legs(&self, session: SessionId) -> Result<Vec<LegInfo>, PlaneError>;
+    /// Per-worker counters.
+    fn stats(&self) -> Result<Vec<EngineStats>, PlaneError>;
+}
+
+impl From<msrp_relay::io::RelayError> for PlaneError {
+    fn from(e: msrp_relay::io::RelayError) -> PlaneError {
+        match e {
+            msrp_relay::io::RelayError::Engine(e) => PlaneError::Engine(e),
+            other => PlaneError::Unavailable(other.to_string()),
+        }
+    }
+}
+
+/// The real data plane.
+impl DataPlane for msrp_relay::io::RelayHandle {
+    fn create_session(&self, upstream_label: &str) -> Result<(LegId, String), PlaneError> {
+        Ok(msrp_relay::io::RelayHandle::create_session(
+            self,
+            upstream_label,
+        )?)
+    }
+
+    fn add_leg(&self, session: SessionId, label: &str) -> Result<(LegId, String), PlaneError> {
+        Ok(msrp_relay::io::RelayHandle::add_leg(self, session, label)?)
+    }
+
+    fn answer(&self, leg: LegId, answer: Answer) -> Result<(), PlaneError> {
+        Ok(msrp_relay::io::RelayHandle::answer(self, leg, answer)?)
+    }
+
+    fn remove_leg(&self, leg: LegId) -> Result<(), PlaneError> {
+        Ok(msrp_relay::io::RelayHandle::remove_leg(self, leg)?)
+    }
+
+    fn end_session(&self, session: SessionId) -> Result<(), PlaneError> {
+        Ok(msrp_relay::io::RelayHandle::end_session(self, session)?)
+    }
+
+    fn session_legs(&self, session: SessionId) -> Result<Vec<LegInfo>, PlaneError> {
+        Ok(msrp_relay::io::RelayHandle::session_legs(self, session)?)
+    }
+
+    fn stats(&self) -> Result<Vec<EngineStats>, PlaneError> {
+        Ok(msrp_relay::io::RelayHandle::stats(self)?)
+    }
+}

@@ -1,0 +1,107 @@
+//! One control connection: a reader thread that decodes and executes
+//! requests in order, and a writer thread that drains its outbox.
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::Shared;
+use super::hub::{Outbox, lock};
+use crate::protocol::{Command, LineSplitter, ReplyBody, decode_request, encode_reply};
+use crate::table::ConnId;
+
+/// Serves one accepted, authorised connection until it closes. Runs on its
+/// own thread; spawns the writer.
+pub(crate) fn serve(shared: Arc<Shared>, stream: UnixStream, id: ConnId) {
+    let outbox = match stream.try_clone() {
+        Ok(s) => Arc::new(Outbox::new(shared.cfg.max_queued_lines, s)),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot clone control connection");
+            return finish(&shared, id);
+        }
+    };
+    lock(&shared.conns).insert(id, outbox.clone());
+    let writer = {
+        let outbox = outbox.clone();
+        let stream = stream.try_clone();
+        std::thread::Builder::new()
+            .name(format!("ctl-w{}", id.0))
+            .spawn(move || match stream {
+                Ok(s) => write_loop(&outbox, s),
+                Err(_) => outbox.abort(),
+            })
+    };
+    let writer = match writer {
+        Ok(w) => w,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot start control writer");
+            outbox.abort();
+            return finish(&shared, id);
+        }
+    };
+    read_loop(&shared, &outbox, stream, id);
+    outbox.close();
+    if writer.join().is_err() {
+        tracing::error!("control writer panicked");
+    }
+    finish(&shared, id);
+}
+
+fn write_loop(outbox: &Outbox, mut stream: UnixStream) {
+    while let Some(batch) = outbox.next_batch() {
+        if let Err(e) = stream.write_all(batch.as_bytes()) {
+            tracing::debug!(error = %e, "control connection write failed");
+            outbox.abort();
+            return;
+        }
+    }
+    let _ = stream.shutdown(std::net::Shutdown::Write);
+}
+
+fn read_loop(shared: &Arc<Shared>, outbox: &Arc<Outbox>, mut stream: UnixStream, id: ConnId) {
+    let max = shared.cfg.max_line;
+    let mut splitter = LineSplitter::new(max);
+    let mut buf = vec![0u8; 16 * 1024];
+    while outbox.wait_room() {
+        let n = match stream.read(&mut buf) {
+            Ok(0) => return,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                tracing::debug!(error = %e, "control connection read failed");
+                return;
+            }
+        };
+        for item in splitter.feed(&buf[..n]) {
+            let request = item.and_then(|line| decode_request(&line, max));
+            let req = match request {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::debug!(error = %e, "bad control line");
+                    outbox.push_reply(encode_reply(&e.to_reply()));
+                    continue;
+                }
+            };
+            let subscribe = matches!(req.command, Command::Subscribe(_));
+            let mut core = lock(&shared.core);
+            let outcome = core.handle(id, req, Instant::now());
+            outbox.push_reply(encode_reply(&outcome.reply));
+            if subscribe
+                && let ReplyBody::Ok(crate::protocol::OkReply::Subscribe(s)) = &outcome.reply.body
+            {
+                shared.hub.subscribe(id, &s.events, outbox.clone());
+            }
+            shared.hub.publish(&outcome.events);
+        }
+    }
+}
+
+fn finish(shared: &Shared, id: ConnId) {
+    shared.hub.remove(id);
+    lock(&shared.conns).remove(&id);
+    let mut core = lock(&shared.core);
+    core.connection_closed(id, Instant::now());
+    core.control_connections = core.control_connections.saturating_sub(1);
+    tracing::debug!(conn = id.0, "control connection closed");
+}

@@ -1,0 +1,305 @@
+//! The session table: SIP names (call-id + from-tag → session, via-branch →
+//! leg) over the data plane's sessions and legs, the multi-device policy
+//! applied to each response, and the translation of data-plane events into
+//! protocol events.
+//!
+//! [`Core`] is plain state with `&mut self` methods and time as an argument
+//! (so expiry is tested without waiting); the server serialises access with
+//! one mutex. Every command returns its reply *and* the events it caused,
+//! which the server publishes right after the reply.
+
+mod end;
+mod events;
+mod handle;
+mod info;
+mod offer;
+#[cfg(test)]
+pub(crate) mod tests;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use msrp_relay::fanout::{LegId, SessionId, Setup as PlaneSetup};
+
+use crate::plane::{DataPlane, PlaneError};
+use crate::policy::{
+    AcceptPolicy, AuthPolicy, Fork, OperatorPolicy, PolicyError, Registry, RegistryLimits,
+    RequestKind,
+};
+use crate::protocol::{Event, Reply};
+use crate::sdp::SdpError;
+
+pub use handle::ConnId;
+
+/// What the table needs to know: the relay's advertised address, bounds,
+/// timeouts and operator policy.
+#[derive(Debug, Clone)]
+pub struct TableConfig {
+    /// IP literal put in `c=` of every SDP the relay hands out.
+    pub relay_host: String,
+    /// Port put in `m=` (the MSRP listener's advertised port).
+    pub relay_port: u16,
+    /// Sessions at most.
+    pub max_sessions: usize,
+    /// Device legs (branches) per session at most.
+    pub max_legs_per_session: usize,
+    /// Call-ids `list` returns at most (and its default).
+    pub list_limit: usize,
+    /// A session whose control connection closed is ended this long after.
+    pub orphan_timeout: Duration,
+    /// A deleted session whose legs have not all drained by then has the
+    /// rest removed (`leg-failed`).
+    pub drain_timeout: Duration,
+    /// Whether an accept cancels the other invitations.
+    pub accept: AcceptPolicy,
+    /// Delivery policy for `plan`.
+    pub operator: OperatorPolicy,
+    /// Originator policy for `plan` (PF-AUTH).
+    pub auth: AuthPolicy,
+    /// Registry bounds.
+    pub registry: RegistryLimits,
+}
+
+impl Default for TableConfig {
+    fn default() -> Self {
+        TableConfig {
+            relay_host: "127.0.0.1".into(),
+            relay_port: 2855,
+            max_sessions: 10_000,
+            max_legs_per_session: 32,
+            list_limit: 1000,
+            orphan_timeout: Duration::from_secs(60),
+            drain_timeout: Duration::from_secs(30),
+            accept: AcceptPolicy::default(),
+            operator: OperatorPolicy::default(),
+            auth: AuthPolicy::default(),
+            registry: RegistryLimits::default(),
+        }
+    }
+}
+
+/// Why a command failed; the text is the reply's `error-reason`.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum TableError {
+    /// No session with this call-id (and from-tag).
+    #[error(
+        "unknown call-id {call_id:?}{}",
+        from_tag.as_ref().map(|t| format!(" with from-tag {t:?}")).unwrap_or_default()
+    )]
+    UnknownCall {
+        /// Call-ID asked for.
+        call_id: String,
+        /// From tag asked for, if any.
+        from_tag: Option<String>,
+    },
+    /// A via-branch this session does not have.
+    #[error("unknown via-branch {0:?}")]
+    UnknownBranch(String),
+    /// A second `offer` for a branch.
+    #[error("via-branch {0:?} already offered in this session")]
+    DuplicateBranch(String),
+    /// An `offer` whose kind differs from the session's.
+    #[error("session is {have}, offer says {got}")]
+    KindMismatch {
+        /// The session's kind.
+        have: String,
+        /// The offer's.
+        got: String,
+    },
+    /// A bound was hit.
+    #[error("limit reached: {0}")]
+    Limit(String),
+    /// The session is ending (deleted, failed, expiring) and takes no new
+    /// branch.
+    #[error("session is ending")]
+    Ending,
+    /// The relay is shutting down and takes no new session.
+    #[error("relay is shutting down")]
+    ShuttingDown,
+    /// An SDP that cannot be used.
+    #[error(transparent)]
+    Sdp(#[from] SdpError),
+    /// A peer MSRP path the relay cannot use.
+    #[error("{0}")]
+    Path(String),
+    /// The policy refused.
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+    /// The data plane refused.
+    #[error(transparent)]
+    Plane(#[from] PlaneError),
+}
+
+/// A reply and the events the command caused, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    /// To the requesting connection.
+    pub reply: Reply,
+    /// To subscribed connections, after the reply.
+    pub events: Vec<Event>,
+}
+
+/// The control plane's view of one device leg.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DeviceStatus {
+    /// Offered, no answer.
+    Invited,
+    /// Answered; the engine binds or connects it.
+    Answered,
+    /// MSRP connection bound.
+    Connected,
+    /// Drained and told (`leg-done` drained).
+    Done,
+    /// Failed (`leg-failed`).
+    Failed,
+    /// Removed from the data plane by the control plane (reject, CANCEL,
+    /// policy close, the front end's delete).
+    Removed,
+}
+
+impl DeviceStatus {
+    /// Still a leg in the data plane.
+    pub(crate) fn live(self) -> bool {
+        matches!(
+            self,
+            DeviceStatus::Invited | DeviceStatus::Answered | DeviceStatus::Connected
+        )
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct DeviceLeg {
+    pub(crate) via_branch: String,
+    pub(crate) to_tag: Option<String>,
+    pub(crate) instance_id: Option<String>,
+    pub(crate) leg: LegId,
+    pub(crate) status: DeviceStatus,
+    pub(crate) created: Instant,
+    pub(crate) connected_at: Option<Instant>,
+}
+
+/// The leg toward the sender, and how to answer it when the first device
+/// accepts (worked out at the first offer, so a bad sender SDP fails then).
+#[derive(Debug, Clone)]
+pub(crate) struct Upstream {
+    pub(crate) leg: LegId,
+    pub(crate) uri: String,
+    pub(crate) peer_path: Vec<Bytes>,
+    pub(crate) plane_setup: PlaneSetup,
+    pub(crate) answer_setup: crate::sdp::Setup,
+    pub(crate) answered: bool,
+    pub(crate) created: Instant,
+    pub(crate) connected_at: Option<Instant>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Ending {
+    pub(crate) reason: &'static str,
+    pub(crate) since: Instant,
+    pub(crate) forced: bool,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Entry {
+    pub(crate) key: Key,
+    pub(crate) id: SessionId,
+    pub(crate) kind: RequestKind,
+    pub(crate) owner: Option<ConnId>,
+    pub(crate) orphaned_at: Option<Instant>,
+    pub(crate) upstream: Upstream,
+    pub(crate) devices: Vec<DeviceLeg>,
+    pub(crate) fork: Fork,
+    pub(crate) ending: Option<Ending>,
+}
+
+impl Entry {
+    /// A command from `conn` about this session: it owns it now (a front
+    /// end that reconnected takes its sessions back).
+    pub(crate) fn adopt(&mut self, conn: ConnId) {
+        self.owner = Some(conn);
+        self.orphaned_at = None;
+    }
+
+    pub(crate) fn device(&self, branch: &str) -> Result<usize, TableError> {
+        self.devices
+            .iter()
+            .position(|d| d.via_branch == branch)
+            .ok_or_else(|| TableError::UnknownBranch(branch.to_owned()))
+    }
+}
+
+/// Counters since start.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Counters {
+    pub(crate) sessions_total: u64,
+    pub(crate) legs_failed: u64,
+    pub(crate) bytes_sent: u64,
+}
+
+/// Session key: Call-ID and the sender's From tag.
+pub(crate) type Key = (String, String);
+
+/// The session table and registry. See the module docs.
+pub struct Core {
+    pub(crate) cfg: TableConfig,
+    pub(crate) plane: Arc<dyn DataPlane>,
+    pub(crate) sessions: BTreeMap<Key, Entry>,
+    pub(crate) by_id: HashMap<SessionId, Key>,
+    pub(crate) registry: Registry,
+    pub(crate) counters: Counters,
+    pub(crate) shutting_down: bool,
+    /// Control connections now (kept by the server, for `statistics`).
+    pub control_connections: u64,
+}
+
+impl std::fmt::Debug for Core {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Core")
+            .field("sessions", &self.sessions.len())
+            .field("users", &self.registry.len())
+            .field("shutting_down", &self.shutting_down)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Core {
+    /// An empty table over this data plane.
+    pub fn new(cfg: TableConfig, plane: Arc<dyn DataPlane>) -> Core {
+        let registry = Registry::new(cfg.registry);
+        Core {
+            cfg,
+            plane,
+            sessions: BTreeMap::new(),
+            by_id: HashMap::new(),
+            registry,
+            counters: Counters::default(),
+            shutting_down: false,
+            control_connections: 0,
+        }
+    }
+
+    /// Sessions in the table.
+    pub fn len(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// No session in the table.
+    pub fn is_empty(&self) -> bool {
+        self.sessions.is_empty()
+    }
+
+    pub(crate) fn entry_mut(
+        &mut self,
+        call_id: &str,
+        from_tag: &str,
+    ) -> Result<&mut Entry, TableError> {
+        self.sessions
+            .get_mut(&(call_id.to_owned(), from_tag.to_owned()))
+            .ok_or_else(|| TableError::UnknownCall {
+                call_id: call_id.to_owned(),
+                from_tag: Some(from_tag.to_owned()),
+            })
+    }
+}

@@ -1,0 +1,198 @@
+//! Helpers of the end-to-end tests: the real `msrp-relay` binary as a
+//! child process (always killed, even when a test fails), a control client
+//! and an event log. Waits use condition variables with a safety bound;
+//! nothing sleeps to synchronise.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+pub mod msrp_peer;
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+/// Safety bound of any single wait.
+pub const WAIT: Duration = Duration::from_secs(60);
+
+/// The relay process. Dropping it kills it (SIGKILL) and reaps it.
+#[derive(Debug)]
+pub struct RelayProcess {
+    child: Child,
+    /// Control socket path.
+    pub socket: PathBuf,
+    /// MSRP listen address as the relay reported it.
+    pub msrp: String,
+    _dir: tempfile::TempDir,
+}
+
+impl RelayProcess {
+    /// Starts the binary with a config that puts the socket in a temp dir
+    /// and the MSRP listener on an ephemeral port, plus `control` (more
+    /// `[control]` keys) and `extra` (other tables); returns once the relay
+    /// printed its ready line.
+    pub fn start(control: &str, extra: &str) -> RelayProcess {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("relay.sock");
+        let config = dir.path().join("relay.toml");
+        let text = format!(
+            "[control]\nsocket = {:?}\n{control}\n\n[msrp]\nlisten = \"127.0.0.1:0\"\nworkers = 2\n\n{extra}\n",
+            socket.display().to_string()
+        );
+        std::fs::write(&config, text).unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_msrp-relay"))
+            .arg("--config")
+            .arg(&config)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        // Built before reading, so a failed start still kills the child.
+        let mut p = RelayProcess {
+            child,
+            socket,
+            msrp: String::new(),
+            _dir: dir,
+        };
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).unwrap();
+        let msrp = line
+            .trim()
+            .strip_prefix("msrp-relay ready ")
+            .and_then(|rest| rest.split(' ').find_map(|w| w.strip_prefix("msrp=")))
+            .unwrap_or_else(|| panic!("no ready line from the relay: {line:?}"));
+        p.msrp = msrp.to_owned();
+        p
+    }
+
+    /// The config file used (for `ctl --config`).
+    pub fn config(&self) -> PathBuf {
+        self.socket.with_file_name("relay.toml")
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(self.child.id()).unwrap());
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for RelayProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A control connection used for requests (one at a time).
+#[derive(Debug)]
+pub struct Control {
+    w: UnixStream,
+    r: BufReader<UnixStream>,
+    next: u64,
+}
+
+impl Control {
+    /// Connects.
+    pub fn connect(path: &Path) -> Control {
+        let w = UnixStream::connect(path).unwrap();
+        w.set_read_timeout(Some(WAIT)).unwrap();
+        let r = BufReader::new(w.try_clone().unwrap());
+        Control { w, r, next: 1 }
+    }
+
+    /// Sends `fields` + a fresh id; returns the reply (events skipped).
+    pub fn call(&mut self, mut fields: Value) -> Value {
+        let id = self.next;
+        self.next += 1;
+        fields["id"] = json!(id);
+        self.w.write_all(format!("{fields}\n").as_bytes()).unwrap();
+        loop {
+            let mut s = String::new();
+            assert!(
+                self.r.read_line(&mut s).unwrap() > 0,
+                "control connection closed"
+            );
+            let v: Value = serde_json::from_str(&s).unwrap();
+            if v["id"] == json!(id) {
+                return v;
+            }
+        }
+    }
+
+    /// Like [`Control::call`], and asserts `"result": "ok"`.
+    pub fn ok(&mut self, fields: Value) -> Value {
+        let r = self.call(fields.clone());
+        assert_eq!(r["result"], "ok", "{fields} → {r}");
+        r
+    }
+}
+
+/// Events so far, each with its hook's snapshot.
+type Log = Mutex<Vec<(Value, Value)>>;
+
+/// Events pushed on a subscribed connection, collected by a thread. Each
+/// entry is the event and a hook's result taken when it arrived.
+#[derive(Clone)]
+pub struct EventLog {
+    inner: Arc<(Log, Condvar)>,
+}
+
+impl EventLog {
+    /// Connects, subscribes to every event and starts collecting. `hook`
+    /// runs on each event as it arrives (e.g. to snapshot what a device
+    /// had received at that moment).
+    pub fn subscribe(path: &Path, hook: impl Fn(&Value) -> Value + Send + 'static) -> EventLog {
+        let mut c = Control::connect(path);
+        c.ok(json!({"command": "subscribe"}));
+        let log = EventLog {
+            inner: Arc::new((Mutex::new(Vec::new()), Condvar::new())),
+        };
+        let l = log.clone();
+        std::thread::spawn(move || {
+            c.w.set_read_timeout(None).unwrap();
+            loop {
+                let mut s = String::new();
+                if c.r.read_line(&mut s).unwrap_or(0) == 0 {
+                    return;
+                }
+                let v: Value = serde_json::from_str(&s).unwrap();
+                let seen = hook(&v);
+                l.inner.0.lock().unwrap().push((v, seen));
+                l.inner.1.notify_all();
+            }
+        });
+        log
+    }
+
+    /// Waits until `pred` holds over all events so far; returns them.
+    pub fn wait(
+        &self,
+        what: &str,
+        pred: impl Fn(&[(Value, Value)]) -> bool,
+    ) -> Vec<(Value, Value)> {
+        let deadline = Instant::now() + WAIT;
+        let mut g = self.inner.0.lock().unwrap();
+        while !pred(&g) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(
+                !left.is_zero(),
+                "timed out waiting for {what}; events: {:#?}",
+                *g
+            );
+            g = self.inner.1.wait_timeout(g, left).unwrap().0;
+        }
+        g.clone()
+    }
+
+    /// Events named `name`.
+    pub fn named(events: &[(Value, Value)], name: &str) -> usize {
+        events.iter().filter(|(e, _)| e["event"] == name).count()
+    }
+}
