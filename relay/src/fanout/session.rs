@@ -598,13 +598,13 @@ impl Session {
             return Ok(());
         }
         while leg.out_len < cfg.leg_low_water && leg.cursor.seq < stream.end_seq() {
-            // A chunk goes out as [start line, paths, fields, body…,
-            // end-line]: the start and end lines are the leg's own, the
-            // paths the leg's cached bytes, the fields shared by every leg
-            // sending the same chunk, the body the log's own `Bytes`.
+            // A chunk goes out as [start line + paths, fields, body…,
+            // end-line]: the start line, paths and end-line are the leg's
+            // own (~150 bytes, carved from the session's arena), the fields
+            // are shared by every leg sending the same chunk, the body is
+            // the log's own `Bytes`.
             let slot = leg.out.len();
             leg.out.push_back(Bytes::new());
-            leg.out.push_back(leg.paths.clone());
             leg.out.push_back(Bytes::new());
             let out = &mut leg.out;
             let mut body_len = 0;
@@ -675,18 +675,20 @@ impl Session {
             let mut tid = [0u8; 20];
             let n = leg.next_tid(&mut tid);
             let mut lines = [0u8; 96];
-            let lead_len = compose_lines(&mut lines, &tid[..n], flag, m.content_type.is_some());
-            if arena.capacity() - arena.len() < lines.len() {
-                arena.reserve(ARENA);
+            let (lead, end) = compose_lines(&mut lines, &tid[..n], flag, m.content_type.is_some());
+            let need = end + leg.paths.len();
+            if arena.capacity() - arena.len() < need {
+                arena.reserve(ARENA.max(need));
             }
-            arena.extend_from_slice(&lines[..lead_len.1]);
-            let mut lines = arena.split().freeze();
-            let lead = lines.split_to(lead_len.0);
-            let head_len = lead.len() + leg.paths.len() + fields.len();
-            leg.out[slot] = lead;
-            leg.out[slot + 2] = fields;
-            leg.out_len += head_len + body_len + lines.len();
-            leg.out.push_back(lines);
+            arena.extend_from_slice(&lines[..lead]);
+            arena.extend_from_slice(&leg.paths);
+            arena.extend_from_slice(&lines[lead..end]);
+            let mut own = arena.split().freeze();
+            let head = own.split_to(lead + leg.paths.len());
+            leg.out_len += head.len() + fields.len() + body_len + own.len();
+            leg.out[slot] = head;
+            leg.out[slot + 1] = fields;
+            leg.out.push_back(own);
             let wants = m.failure_report == FailureReport::Yes;
             leg.push_inflight(wants.then_some(Inflight {
                 msg: run.msg,
