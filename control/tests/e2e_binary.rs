@@ -52,7 +52,14 @@ type Devices = Arc<Mutex<HashMap<String, Arc<MsrpPeer>>>>;
 /// each only after that device had the file's last byte.
 #[test]
 fn pf_lmm_bye_first200_fork_cpm_mld_020_file_to_three_devices_one_late() {
-    let relay = RelayProcess::start("", "[pacing]\nbye-per-sec = 5\nbye-burst = 1\n");
+    for io in support::drivers() {
+        eprintln!("msrp.io = {io}");
+        file_to_three_devices_one_late(io);
+    }
+}
+
+fn file_to_three_devices_one_late(io: &str) {
+    let relay = RelayProcess::start_io(io, "", "[pacing]\nbye-per-sec = 5\nbye-burst = 1\n");
     let msrp: SocketAddr = relay.msrp.parse().unwrap();
     let devices: Devices = Arc::default();
     let d = devices.clone();

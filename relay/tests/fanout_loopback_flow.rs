@@ -61,7 +61,7 @@ fn slow_device(driver: Driver) {
         max_memory <= MEMORY_LIMIT,
         "log held {max_memory} bytes in memory"
     );
-    assert!(spilled > 0, "the log never spilled");
+    assert!(spilled > 0, "{driver:?}: the log never spilled");
     let slow_done = slow.state().msg("file-1").unwrap().done_seq.unwrap();
     for d in &fast {
         let done = d.state().msg("file-1").unwrap().done_seq.unwrap();

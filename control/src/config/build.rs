@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use msrp_relay::fanout::EngineConfig;
 use msrp_relay::fanout::pacer::PacerConfig;
-use msrp_relay::io::RelayConfig;
+use msrp_relay::io::{IoMode, RelayConfig, UringConfig};
 
-use super::{Config, ConfigError};
+use super::{Config, ConfigError, Io};
 use crate::policy::{AcceptPolicy, AuthPolicy, OperatorPolicy, RegistryLimits};
 use crate::server::ServerConfig;
 use crate::table::TableConfig;
@@ -122,6 +122,15 @@ impl Config {
             process_memory_budget: self.budgets.process_memory_bytes,
             sndbuf: nonzero(self.msrp.sndbuf),
             rcvbuf: nonzero(self.msrp.rcvbuf),
+            io: match self.msrp.io {
+                Io::Auto => IoMode::Auto,
+                Io::Uring => IoMode::Uring,
+                Io::Epoll => IoMode::Epoll,
+            },
+            uring: UringConfig {
+                send_zc_min: nonzero(self.msrp.send_zc_min_bytes),
+                ..UringConfig::default()
+            },
         })
     }
 
@@ -221,6 +230,12 @@ mod tests {
         assert_eq!(ok.table(2855).unwrap().relay_port, 443);
         assert!(Config::parse("[msrp]\nadvertised-host = \"relay.example\"\n", p).is_err());
         assert!(Config::parse("[pacing]\nbye-per-sec = 0\n", p).is_err());
+        let epoll = Config::parse("[msrp]\nio = \"epoll\"\n", p).unwrap();
+        assert_eq!(epoll.relay().unwrap().io, IoMode::Epoll);
+        let zc = Config::parse("[msrp]\nio = \"uring\"\nsend-zc-min-bytes = 65536\n", p);
+        let zc = zc.unwrap().relay().unwrap();
+        assert_eq!((zc.io, zc.uring.send_zc_min), (IoMode::Uring, Some(65536)));
+        assert!(Config::parse("[msrp]\nio = \"kqueue\"\n", p).is_err());
         let socket = Config::parse("[control]\nsocket = \"/run/r.sock\"\n", p).unwrap();
         assert_eq!(socket.socket(), PathBuf::from("/run/r.sock"));
     }

@@ -124,6 +124,23 @@ pub struct Msrp {
     pub max_message_bytes: u64,
     /// Largest chunk a device may send (it is buffered whole).
     pub max_device_chunk_bytes: u64,
+    /// The I/O driver.
+    pub io: Io,
+    /// io_uring zero-copy sends from this body size; 0: off.
+    pub send_zc_min_bytes: usize,
+}
+
+/// `msrp.io`: which I/O driver runs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Io {
+    /// io_uring if usable, else epoll.
+    #[default]
+    Auto,
+    /// io_uring or refuse to start.
+    Uring,
+    /// epoll.
+    Epoll,
 }
 
 impl Default for Msrp {
@@ -138,6 +155,8 @@ impl Default for Msrp {
             rcvbuf: 0,
             max_message_bytes: 0,
             max_device_chunk_bytes: 1 << 20,
+            io: Io::Auto,
+            send_zc_min_bytes: 0,
         }
     }
 }

@@ -18,6 +18,25 @@ use serde_json::{Value, json};
 /// Safety bound of any single wait.
 pub const WAIT: Duration = Duration::from_secs(60);
 
+/// The `msrp.io` values to run the data-path tests with: `uring` (skipped,
+/// with the reason printed, where the kernel refuses io_uring) and
+/// `epoll`; `MSRP_TEST_DRIVERS=epoll` (or `uring`) restricts the set.
+pub fn drivers() -> Vec<&'static str> {
+    let only = std::env::var("MSRP_TEST_DRIVERS").unwrap_or_default();
+    let wanted = |name: &str| only.is_empty() || only.split(',').any(|d| d.trim() == name);
+    let mut v = Vec::new();
+    if wanted("uring") {
+        match msrp_relay::io::uring::check(&msrp_relay::io::UringConfig::default()) {
+            Ok(()) => v.push("uring"),
+            Err(why) => eprintln!("io_uring driver skipped: {why}"),
+        }
+    }
+    if wanted("epoll") {
+        v.push("epoll");
+    }
+    v
+}
+
 /// The relay process. Dropping it kills it (SIGKILL) and reaps it.
 #[derive(Debug)]
 pub struct RelayProcess {
@@ -35,11 +54,16 @@ impl RelayProcess {
     /// `[control]` keys) and `extra` (other tables); returns once the relay
     /// printed its ready line.
     pub fn start(control: &str, extra: &str) -> RelayProcess {
+        RelayProcess::start_io("auto", control, extra)
+    }
+
+    /// [`RelayProcess::start`] with `msrp.io = io`.
+    pub fn start_io(io: &str, control: &str, extra: &str) -> RelayProcess {
         let dir = tempfile::tempdir().unwrap();
         let socket = dir.path().join("relay.sock");
         let config = dir.path().join("relay.toml");
         let text = format!(
-            "[control]\nsocket = {:?}\n{control}\n\n[msrp]\nlisten = \"127.0.0.1:0\"\nworkers = 2\n\n{extra}\n",
+            "[control]\nsocket = {:?}\n{control}\n\n[msrp]\nlisten = \"127.0.0.1:0\"\nworkers = 2\nio = {io:?}\n\n{extra}\n",
             socket.display().to_string()
         );
         std::fs::write(&config, text).unwrap();

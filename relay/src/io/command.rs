@@ -1,17 +1,17 @@
 //! What a [`RelayHandle`](super::RelayHandle) asks a worker, and how any
 //! driver carries it out against its engine. Driver-neutral: the epoll
-//! driver and a later io_uring driver share it.
+//! and io_uring drivers share it.
 
 use std::collections::HashSet;
 use std::net::TcpStream;
 use std::sync::Arc;
-use std::sync::mpsc::{Sender, SyncSender};
+use std::sync::mpsc::{Receiver, Sender, SyncSender};
 use std::time::Instant;
 
 use bytes::Bytes;
 
 use crate::fanout::{
-    Answer, Engine, EngineError, EngineStats, LegId, LegInfo, LegParams, SessionId,
+    Answer, Engine, EngineError, EngineStats, Event, LegId, LegInfo, LegParams, SessionId,
 };
 
 /// A control-plane call, executed on the worker that owns the session.
@@ -110,4 +110,50 @@ pub(crate) fn execute(
 fn leg_reply(engine: &Engine, leg: LegId) -> Result<Reply, EngineError> {
     let uri = engine.local_uri(leg).ok_or(EngineError::NoLeg)?;
     Ok(Reply::Leg(leg, uri))
+}
+
+/// Runs the control calls queued for a worker and returns the first
+/// command that needs the driver (a handover or a shutdown), or `None`
+/// once the queue is empty. `closing` refuses new sessions.
+pub(crate) fn next_command(
+    rx: &Receiver<Command>,
+    engine: &mut Engine,
+    sessions: &mut HashSet<SessionId>,
+    closing: bool,
+    now: Instant,
+) -> Option<Command> {
+    loop {
+        match rx.try_recv().ok()? {
+            Command::Control(c, reply) => {
+                let r = execute(engine, sessions, closing, c, now);
+                // The caller may have given up waiting: nothing to do.
+                let _ = reply.send(r);
+            }
+            other => return Some(other),
+        }
+    }
+}
+
+/// Logs an engine event, forgets an ended session and passes the event on.
+pub(crate) fn forward_event(sessions: &mut HashSet<SessionId>, events: &Sender<Event>, e: Event) {
+    match &e {
+        Event::LegConnected { leg } => tracing::info!(?leg, "leg connected"),
+        Event::LegDone { leg, bytes } => tracing::info!(?leg, bytes, "leg done"),
+        Event::LegFailed { leg, reason } => tracing::info!(?leg, %reason, "leg failed"),
+        Event::UpstreamEnded { session } => tracing::info!(?session, "upstream ended"),
+        Event::SessionEnded { session } => {
+            sessions.remove(session);
+            tracing::info!(?session, "session ended");
+        }
+    }
+    // Nobody listening (the relay is being dropped) is not an error.
+    let _ = events.send(e);
+}
+
+/// Shutdown begins: every live session ends, so its device legs drain.
+pub(crate) fn end_all(engine: &mut Engine, sessions: &HashSet<SessionId>, now: Instant) {
+    tracing::info!(sessions = sessions.len(), "shutting down");
+    for &s in sessions {
+        let _ = engine.end_session(s, now);
+    }
 }

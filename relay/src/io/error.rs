@@ -25,6 +25,9 @@ pub enum IoError {
     /// The engine refused its configuration.
     #[error("engine: {0}")]
     Engine(String),
+    /// `io = "uring"` was asked for and io_uring cannot be used.
+    #[error("io_uring unavailable: {0}")]
+    Uring(#[from] super::uring::Unavailable),
 }
 
 /// Why a [`RelayHandle`](super::RelayHandle) call failed.

@@ -14,7 +14,9 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::command::{Command, Control, Reply, WorkerLink};
+use super::counters::{Counters, DriverCounters};
 use super::error::{IoError, RelayError};
+use super::select::{Driver, IoMode, UringConfig};
 use crate::fanout::{
     Answer, EngineConfig, EngineError, EngineStats, Event, LegId, LegInfo, SessionId,
 };
@@ -36,6 +38,10 @@ pub struct RelayConfig {
     pub sndbuf: Option<usize>,
     /// `SO_RCVBUF` of every MSRP connection, if set.
     pub rcvbuf: Option<usize>,
+    /// Which driver runs (default: io_uring if usable, else epoll).
+    pub io: IoMode,
+    /// Settings of the io_uring driver.
+    pub uring: UringConfig,
 }
 
 impl Default for RelayConfig {
@@ -47,6 +53,8 @@ impl Default for RelayConfig {
             process_memory_budget: 256 << 20,
             sndbuf: None,
             rcvbuf: None,
+            io: IoMode::Auto,
+            uring: UringConfig::default(),
         }
     }
 }
@@ -59,13 +67,16 @@ pub struct Relay {
     threads: Vec<JoinHandle<()>>,
     local_addr: SocketAddr,
     events: Receiver<Event>,
+    driver: Driver,
+    counters: Vec<Arc<Counters>>,
 }
 
 impl Relay {
-    /// Binds the listeners and starts the workers (the epoll driver).
+    /// Binds the listeners and starts the workers on the driver
+    /// `cfg.io` selects.
     pub fn start(cfg: RelayConfig) -> Result<Relay, IoError> {
         let (tx, events) = mpsc::channel();
-        let started = super::epoll::start(&cfg, tx)?;
+        let (started, driver) = super::select::start(&cfg, tx)?;
         Ok(Relay {
             handle: RelayHandle {
                 workers: started.links.into(),
@@ -74,7 +85,23 @@ impl Relay {
             threads: started.threads,
             local_addr: started.local_addr,
             events,
+            driver,
+            counters: started.counters,
         })
+    }
+
+    /// The driver running underneath.
+    pub fn driver(&self) -> Driver {
+        self.driver
+    }
+
+    /// The drivers' syscall and operation counters, summed over workers.
+    pub fn counters(&self) -> DriverCounters {
+        let mut d = DriverCounters::default();
+        for c in &self.counters {
+            d.add(c);
+        }
+        d
     }
 
     /// A handle for control calls; cheap to clone, usable from any thread.

@@ -5,18 +5,29 @@
 //! and carries out its [`Output`](crate::fanout::Output)s. A session and
 //! all its legs live on one worker: no lock is taken on the data path.
 //!
-//! - [`epoll`]: the portable driver on `mio` (epoll on Linux).
+//! - [`uring`]: the fast path on io_uring (batched submissions, provided
+//!   buffer rings, multishot receives); the only place with `unsafe`.
+//! - [`epoll`]: the portable driver on `mio` (epoll on Linux), the
+//!   fallback where io_uring is refused ([`IoMode::Auto`]).
 //! - [`Relay`] / [`RelayHandle`]: the library API the control plane and
 //!   the tests use; it is the same whatever driver runs underneath.
 //!
 //! What is shared between drivers (the control commands, their execution
-//! against an engine, the worker links) lives in `command`; a driver only
-//! supplies the socket loop.
+//! against an engine, the worker links) lives in `command`, start-up
+//! (listeners, engines, threads) in `setup`; a driver only supplies the
+//! socket loop.
 
 mod command;
+mod counters;
 pub mod epoll;
 mod error;
 mod handle;
+mod select;
+mod setup;
+pub mod uring;
 
+pub use counters::DriverCounters;
 pub use error::{IoError, RelayError};
 pub use handle::{Relay, RelayConfig, RelayHandle};
+pub use select::{Driver, IoMode, UringConfig};
+pub use uring::Unavailable;

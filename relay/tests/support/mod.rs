@@ -3,8 +3,9 @@
 //! the library API and an event log. Everything waits with deadlines;
 //! nothing sleeps to synchronise.
 //!
-//! The driver is a parameter ([`Driver`]) so that the io_uring driver can
-//! run the same tests when it exists.
+//! The driver is a parameter ([`Driver`]): every test runs on each driver
+//! [`drivers`] returns (io_uring where the kernel lets us, and epoll).
+//! `MSRP_TEST_DRIVERS=epoll` (or `uring`) restricts the set.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod peer;
@@ -16,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use msrp_relay::fanout::{Answer, Event, LegId, SessionId, Setup};
-use msrp_relay::io::{Relay, RelayConfig, RelayHandle};
+use msrp_relay::io::{IoMode, Relay, RelayConfig, RelayHandle, UringConfig};
 #[allow(unused_imports)]
 pub use peer::{Peer, PeerOpts, next_seq, sha256_hex};
 
@@ -28,11 +29,26 @@ pub const WAIT: Duration = Duration::from_secs(60);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Driver {
     Epoll,
+    Uring,
 }
 
-/// The drivers available on this build.
+/// The drivers to test on this machine: both, unless io_uring is refused
+/// here (then its run is skipped, and that is printed with the reason) or
+/// `MSRP_TEST_DRIVERS` names only one.
 pub fn drivers() -> Vec<Driver> {
-    vec![Driver::Epoll]
+    let only = std::env::var("MSRP_TEST_DRIVERS").unwrap_or_default();
+    let wanted = |name: &str| only.is_empty() || only.split(',').any(|d| d.trim() == name);
+    let mut v = Vec::new();
+    if wanted("uring") {
+        match msrp_relay::io::uring::check(&UringConfig::default()) {
+            Ok(()) => v.push(Driver::Uring),
+            Err(why) => eprintln!("io_uring driver skipped: {why}"),
+        }
+    }
+    if wanted("epoll") {
+        v.push(Driver::Epoll);
+    }
+    v
 }
 
 /// A relay on 127.0.0.1 with an ephemeral port and `workers` workers;
@@ -45,10 +61,14 @@ pub fn start_relay(driver: Driver, workers: usize, tweak: impl FnOnce(&mut Relay
         ..RelayConfig::default()
     };
     cfg.engine.host = "127.0.0.1".into();
+    cfg.io = match driver {
+        Driver::Epoll => IoMode::Epoll,
+        Driver::Uring => IoMode::Uring,
+    };
     tweak(&mut cfg);
-    match driver {
-        Driver::Epoll => Relay::start(cfg).unwrap(),
-    }
+    let relay = Relay::start(cfg).unwrap();
+    eprintln!("relay on the {:?} driver", relay.driver());
+    relay
 }
 
 fn tracing_init() -> Option<()> {

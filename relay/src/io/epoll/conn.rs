@@ -1,49 +1,20 @@
 //! One connection of the epoll driver and the socket calls on it: a read
-//! into the worker's buffer, a vectored write of the engine's output,
-//! socket options.
+//! into the worker's buffer, a vectored write of the engine's output.
 
 use std::io::{self, IoSlice, Read, Write};
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use mio::net::TcpStream;
-use socket2::SockRef;
 
-use crate::fanout::{ConnId, LegId, READ_SIZE};
+use crate::fanout::{LegId, READ_SIZE};
 
 /// Most slices in one vectored write (heads, bodies and end-lines of
 /// several chunks); well under `IOV_MAX`.
 pub(super) const MAX_IOV: usize = 64;
-/// Reads of one connection per loop turn before others get theirs.
-pub(super) const READS_PER_TURN: usize = 16;
+pub(super) use crate::io::setup::READS_PER_TURN;
 /// Writes of one connection per loop turn before others get theirs.
 pub(super) const WRITES_PER_TURN: usize = 32;
-
-/// Socket options set on every accepted or connected socket.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct SockOpts {
-    pub(crate) sndbuf: Option<usize>,
-    pub(crate) rcvbuf: Option<usize>,
-}
-
-impl SockOpts {
-    /// `TCP_NODELAY` (heads and end-lines are small writes that must not
-    /// wait for Nagle) and the configured buffer sizes. A failure is
-    /// logged: the connection still works with the kernel's defaults.
-    pub(super) fn apply(&self, s: &TcpStream, conn: ConnId) {
-        let sock = SockRef::from(s);
-        let mut res = sock.set_tcp_nodelay(true);
-        if let (Ok(()), Some(n)) = (&res, self.sndbuf) {
-            res = sock.set_send_buffer_size(n);
-        }
-        if let (Ok(()), Some(n)) = (&res, self.rcvbuf) {
-            res = sock.set_recv_buffer_size(n);
-        }
-        if let Err(e) = res {
-            tracing::warn!(conn = conn.0, error = %e, "socket options");
-        }
-    }
-}
 
 /// Where a connection is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

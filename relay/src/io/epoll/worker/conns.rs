@@ -49,6 +49,7 @@ impl Worker {
     pub(super) fn accept(&mut self, now: Instant) {
         loop {
             let Some(l) = &self.listener else { return };
+            self.counters.syscall();
             match l.accept() {
                 Ok((stream, peer)) => {
                     let Some(id) = self.add_conn(stream, Phase::Open) else {

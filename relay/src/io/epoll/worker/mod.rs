@@ -4,17 +4,19 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, Sender, TryRecvError};
+use std::sync::mpsc::{Receiver, Sender};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token};
 
-use super::conn::{Conn, Phase, READS_PER_TURN, Read1, SockOpts, WRITES_PER_TURN, Write1};
+use super::conn::{Conn, Phase, READS_PER_TURN, Read1, WRITES_PER_TURN, Write1};
 use super::conn::{discard, read_once, write_once};
 use crate::fanout::{ConnId, Engine, Event, Output, SessionId};
-use crate::io::command::{Command, WorkerLink, execute};
+use crate::io::command::{Command, WorkerLink, end_all, forward_event, next_command};
+use crate::io::counters::Counters;
+use crate::io::setup::SockOpts;
 
 mod conns;
 
@@ -49,6 +51,7 @@ pub(super) struct Worker {
     /// A turn left work undone: poll without blocking.
     more: bool,
     shutdown: Option<Instant>,
+    counters: Arc<Counters>,
 }
 
 impl Worker {
@@ -62,6 +65,7 @@ impl Worker {
         links: Arc<[WorkerLink]>,
         events: Sender<Event>,
         opts: SockOpts,
+        counters: Arc<Counters>,
     ) -> std::io::Result<Worker> {
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)?;
@@ -81,6 +85,7 @@ impl Worker {
             buf: BytesMut::new(),
             more: false,
             shutdown: None,
+            counters,
         })
     }
 
@@ -92,6 +97,7 @@ impl Worker {
         loop {
             let now = Instant::now();
             let timeout = self.timeout(now);
+            self.counters.syscall();
             if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() == std::io::ErrorKind::Interrupted {
                     continue;
@@ -147,16 +153,12 @@ impl Worker {
 
     fn commands(&mut self, now: Instant) {
         loop {
-            match self.rx.try_recv() {
-                Ok(Command::Control(c, reply)) => {
-                    let closing = self.shutdown.is_some();
-                    let r = execute(&mut self.engine, &mut self.sessions, closing, c, now);
-                    // The caller may have given up waiting: nothing to do.
-                    let _ = reply.send(r);
-                }
-                Ok(Command::Handover { stream, data }) => self.adopt(stream, data, now),
-                Ok(Command::Shutdown { deadline }) => self.begin_shutdown(deadline, now),
-                Err(TryRecvError::Empty | TryRecvError::Disconnected) => return,
+            let closing = self.shutdown.is_some();
+            let cmd = next_command(&self.rx, &mut self.engine, &mut self.sessions, closing, now);
+            match cmd {
+                Some(Command::Handover { stream, data }) => self.adopt(stream, data, now),
+                Some(Command::Shutdown { deadline }) => self.begin_shutdown(deadline, now),
+                Some(Command::Control(..)) | None => return,
             }
         }
     }
@@ -195,6 +197,10 @@ impl Worker {
                 Phase::Open if !self.engine.can_read(id) => return,
                 Phase::Open => read_once(&mut c.stream, &mut self.buf),
             };
+            self.counters.syscall();
+            if let Read1::Data(_) = got {
+                self.counters.receive(false);
+            }
             match got {
                 Read1::Data(data) => {
                     self.engine.handle_data(id, data, now);
@@ -219,7 +225,11 @@ impl Worker {
             let Some(c) = self.conns.get_mut(&id) else {
                 return;
             };
-            match write_once(&mut c.stream, self.engine.output(id)) {
+            let wrote = write_once(&mut c.stream, self.engine.output(id));
+            if !matches!(wrote, Write1::Empty) {
+                self.counters.syscall();
+            }
+            match wrote {
                 Write1::Wrote(n) => self.engine.consume_output(id, n, now),
                 Write1::Empty => return self.flushed(id, now),
                 Write1::WouldBlock => {
@@ -263,18 +273,7 @@ impl Worker {
     }
 
     fn event(&mut self, e: Event) {
-        match &e {
-            Event::LegConnected { leg } => tracing::info!(?leg, "leg connected"),
-            Event::LegDone { leg, bytes } => tracing::info!(?leg, bytes, "leg done"),
-            Event::LegFailed { leg, reason } => tracing::info!(?leg, %reason, "leg failed"),
-            Event::UpstreamEnded { session } => tracing::info!(?session, "upstream ended"),
-            Event::SessionEnded { session } => {
-                self.sessions.remove(session);
-                tracing::info!(?session, "session ended");
-            }
-        }
-        // Nobody listening (the relay is being dropped) is not an error.
-        let _ = self.events.send(e);
+        forward_event(&mut self.sessions, &self.events, e);
     }
 
     // ----- shutdown -------------------------------------------------------
@@ -283,15 +282,11 @@ impl Worker {
         if self.shutdown.is_some() {
             return;
         }
-        tracing::info!(sessions = self.sessions.len(), "shutting down");
         self.shutdown = Some(deadline);
         if let Some(mut l) = self.listener.take() {
             let _ = self.poll.registry().deregister(&mut l);
         }
-        let sessions: Vec<SessionId> = self.sessions.iter().copied().collect();
-        for s in sessions {
-            let _ = self.engine.end_session(s, now);
-        }
+        end_all(&mut self.engine, &self.sessions, now);
     }
 
     /// Shutting down and either past the deadline or drained: no session
