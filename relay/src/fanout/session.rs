@@ -810,8 +810,11 @@ fn fill_attributes(m: &mut MsgRec, head: &RequestHead) {
         m.extra = head
             .fields
             .iter()
-            .filter(|f| starts_with_ci(&f.name, b"Content-") && !f.is("Content-Type"))
-            .cloned()
+            .enumerate()
+            .filter(|(_, (name, _))| {
+                starts_with_ci(name, b"Content-") && !name.eq_ignore_ascii_case(b"Content-Type")
+            })
+            .filter_map(|(i, _)| head.fields.field(i))
             .collect();
     }
     if let Some(total) = head.byte_range.and_then(|r| r.total) {
