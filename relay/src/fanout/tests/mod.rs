@@ -131,7 +131,8 @@ fn cpim_chat(id: &str, text: &str) -> Vec<u8> {
     .into_bytes()
 }
 
-/// CPM-MLD-024/025: delivered (and displayed) notifications from three
+/// CPM-MLD-024/025 (and CPM-MLD-004, CPM-MLD-005 for the same rule on
+/// one-to-one delivery): delivered and displayed notifications from three
 /// devices reach the sender exactly once each.
 #[test]
 fn cpm_mld_024_025_three_devices_one_notification_upstream() {
@@ -183,8 +184,9 @@ fn cpm_mld_024_025_three_devices_one_notification_upstream() {
     }
 }
 
-/// CPM-MLD-007a: a device's chat message reaches the sender and the user's
-/// other devices, so all show the same conversation.
+/// CPM-MLD-007a (and CPM-MLD-011, CPM-MLD-018: one address, several
+/// devices, one conversation): a device's chat message reaches the sender
+/// and the user's other devices, so all show the same conversation.
 #[test]
 fn cpm_mld_007a_device_chat_mirrored_to_siblings_and_upstream() {
     let mut h = H::new(cfg());
@@ -221,8 +223,9 @@ fn cpm_mld_007a_device_chat_mirrored_to_siblings_and_upstream() {
     assert_eq!(h.peers[&devs[2]].messages().len(), 1);
 }
 
-/// CPM-MLD-022/023: the sender's notification about a device's message
-/// goes only to the device that sent it.
+/// CPM-MLD-022, CPM-MLD-023 (and CPM-MLD-003a): the sender's delivery
+/// notification or read report about a device's message goes only to the
+/// device that originated it.
 #[test]
 fn cpm_mld_022_023_sender_notification_only_to_originating_device() {
     let mut h = H::new(cfg());
@@ -574,4 +577,85 @@ fn pf_lmm_bye_invited_leg_fails_after_grace_and_session_ends() {
         reason: FailReason::NeverConnected
     }));
     assert!(h.events.contains(&Event::SessionEnded { session: sid }));
+}
+
+/// FT-TERMINATE: either side may end a transfer, and ending it ends no
+/// other transfer or session of the same user: a device leaving one
+/// transfer and the sender ending another leave the third untouched.
+#[test]
+fn ft_terminate_one_transfer_ends_alone() {
+    let mut h = H::new(cfg());
+    let mut sessions = Vec::new();
+    for s in 0..3 {
+        let (sid, snd, legs) = h.session(2);
+        let devs: Vec<_> = legs
+            .iter()
+            .enumerate()
+            .map(|(i, &l)| h.connect_and_bind(l, &format!("msrp://u{i}.example:1/t{s}x{i};tcp")))
+            .collect();
+        sessions.push((sid, snd, legs, devs));
+    }
+    let data = file(50_000);
+    for (i, (_, snd, _, _)) in sessions.clone().iter().enumerate() {
+        let w = h.chunk(
+            *snd,
+            &format!("ft{i}00001"),
+            (1, 20_000, Some(50_000)),
+            &data[..20_000],
+            Flag::More,
+            "",
+        );
+        h.send_raw(*snd, &w);
+    }
+    // The recipient ends transfer 0 on device 0 (its BYE); the sender ends
+    // transfer 1 mid-way (its connection goes).
+    h.eng.remove_leg(sessions[0].2[0], h.now).unwrap();
+    h.eng.handle_closed(sessions[1].1, h.now);
+    h.run();
+    let (_, snd2, _, devs2) = &sessions[2];
+    let w = h.chunk(
+        *snd2,
+        "ft200001",
+        (20_001, 50_000, Some(50_000)),
+        &data[20_000..],
+        Flag::Complete,
+        "",
+    );
+    h.send_raw(*snd2, &w);
+    for d in devs2 {
+        assert_eq!(
+            h.peers[d].messages()[&b"ft200001".to_vec()],
+            (data.clone(), Flag::Complete)
+        );
+    }
+    // Transfer 0 goes on for its other device.
+    let (_, snd0, _, devs0) = &sessions[0];
+    let w = h.chunk(
+        *snd0,
+        "ft000001",
+        (20_001, 50_000, Some(50_000)),
+        &data[20_000..],
+        Flag::Complete,
+        "",
+    );
+    h.send_raw(*snd0, &w);
+    assert_eq!(
+        h.peers[&devs0[1]].messages()[&b"ft000001".to_vec()],
+        (data.clone(), Flag::Complete)
+    );
+    // Transfer 1's devices saw it aborted, nothing else.
+    for d in &sessions[1].3 {
+        assert_eq!(
+            h.peers[d].messages()[&b"ft100001".to_vec()].1,
+            Flag::Aborted
+        );
+    }
+    assert!(h.events.contains(&Event::UpstreamEnded {
+        session: sessions[1].0
+    }));
+    assert!(
+        !h.events
+            .iter()
+            .any(|e| matches!(e, Event::UpstreamEnded { session } if *session != sessions[1].0))
+    );
 }
