@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes};
 
+use super::ids::{local_uri, mint_session_id, random_bytes, tid_prefix};
 use super::leg::{Leg, LegState};
 use super::log::MemoryBudget;
 use super::pacer::Pacer;
@@ -93,26 +94,6 @@ pub struct Engine {
     received_total: u64,
 }
 
-fn random_bytes<const N: usize>() -> [u8; N] {
-    let mut b = [0u8; N];
-    if getrandom::fill(&mut b).is_err() {
-        // getrandom(2) does not fail on Linux ≥ 3.17 once seeded; if it
-        // ever does, fall back to the clock and address entropy rather
-        // than stop the relay. Session ids then lose unpredictability,
-        // which the log says.
-        tracing::error!("getrandom failed; session ids are predictable");
-        let t = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        for (i, x) in b.iter_mut().enumerate() {
-            *x = (t >> ((i % 16) * 8)) as u8 ^ (i as u8).wrapping_mul(151);
-        }
-    }
-    b
-}
-
-const ALNUM: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-
 impl Engine {
     /// An engine with its configuration and the process-wide log budget.
     pub fn new(
@@ -152,49 +133,40 @@ impl Engine {
 
     /// Creates a session with its upstream leg (index 0) in state invited.
     pub fn create_session(&mut self, upstream: LegParams, now: Instant) -> (SessionId, LegId) {
-        self.now = now;
         let id = SessionId(self.next_session);
         self.next_session += 1;
-        self.sessions
-            .insert(id, Session::new(id, &self.cfg, self.budget.clone()));
-        let leg = self.new_leg(id, upstream);
-        (id, leg)
+        let sid = mint_session_id(self.cfg.worker);
+        match self.create_session_as(id, upstream, sid, now) {
+            Ok(leg) => (id, leg),
+            // The engine's own numbering never collides with itself.
+            Err(_) => (
+                id,
+                LegId {
+                    session: id,
+                    index: 0,
+                },
+            ),
+        }
     }
 
-    fn new_leg(&mut self, session: SessionId, params: LegParams) -> LegId {
-        // RFC 4975 §14.1: at least 80 bits of randomness in session-ids;
-        // these carry 96, after the worker's two hex digits.
-        let rnd: [u8; 16] = random_bytes();
-        let mut sid = format!("{:02x}", self.cfg.worker);
-        for b in &rnd[..12] {
-            sid.push_str(&format!("{b:02x}"));
+    /// Creates a session under identities minted ahead by the caller (a
+    /// control handle that wants no round trip to this worker): `id` must
+    /// be new and carry this worker in its top byte, `sid` comes from
+    /// [`mint_session_id`].
+    pub fn create_session_as(
+        &mut self,
+        id: SessionId,
+        upstream: LegParams,
+        sid: String,
+        now: Instant,
+    ) -> Result<LegId, EngineError> {
+        self.now = now;
+        if self.sessions.contains_key(&id) {
+            return Err(EngineError::Duplicate);
         }
-        let tid_prefix = [0, 1, 2, 3].map(|i| ALNUM[rnd[12 + i] as usize % 62]);
-        let uri = format!(
-            "{}://{}:{}/{};tcp",
-            if self.cfg.secure { "msrps" } else { "msrp" },
-            self.cfg.host,
-            self.cfg.port,
-            sid
-        );
-        let sid = Bytes::from(sid);
-        let Some(s) = self.sessions.get_mut(&session) else {
-            return LegId {
-                session,
-                index: u32::MAX,
-            };
-        };
-        let index = s.legs.len() as u32;
-        s.legs.push(Some(Leg::new(
-            params.label,
-            Bytes::from(uri),
-            sid.clone(),
-            tid_prefix,
-            self.now,
-        )));
-        let leg = LegId { session, index };
-        self.by_sid.insert(sid, leg);
-        leg
+        self.sessions
+            .insert(id, Session::new(id, &self.cfg, self.budget.clone()));
+        self.add_leg_as(id, 0, upstream, sid, now)
     }
 
     /// Adds a device leg, invited: from now on it keeps the whole content
@@ -205,12 +177,57 @@ impl Engine {
         params: LegParams,
         now: Instant,
     ) -> Result<LegId, EngineError> {
+        let index = self
+            .sessions
+            .get(&session)
+            .ok_or(EngineError::NoSession)?
+            .legs
+            .len() as u32;
+        self.add_leg_as(
+            session,
+            index,
+            params,
+            mint_session_id(self.cfg.worker),
+            now,
+        )
+    }
+
+    /// Adds a leg at `index` under a session-id minted by the caller. Indexes
+    /// must be new; a gap (a leg the caller numbered but never sent) stays
+    /// empty.
+    pub fn add_leg_as(
+        &mut self,
+        session: SessionId,
+        index: u32,
+        params: LegParams,
+        sid: String,
+        now: Instant,
+    ) -> Result<LegId, EngineError> {
         self.now = now;
-        let s = self.sessions.get(&session).ok_or(EngineError::NoSession)?;
-        if s.legs.len() >= u16::MAX as usize {
+        let s = self
+            .sessions
+            .get_mut(&session)
+            .ok_or(EngineError::NoSession)?;
+        if index >= u32::from(u16::MAX) {
             return Err(EngineError::TooManyLegs);
         }
-        Ok(self.new_leg(session, params))
+        if (index as usize) < s.legs.len() {
+            return Err(EngineError::Duplicate);
+        }
+        let uri = local_uri(&self.cfg, &sid);
+        let tid_prefix = tid_prefix(&sid);
+        let sid = Bytes::from(sid);
+        s.legs.resize_with(index as usize, || None);
+        s.legs.push(Some(Leg::new(
+            params.label,
+            Bytes::from(uri),
+            sid.clone(),
+            tid_prefix,
+            now,
+        )));
+        let leg = LegId { session, index };
+        self.by_sid.insert(sid, leg);
+        Ok(leg)
     }
 
     /// The relay's own MSRP URI on a leg (for the SDP `a=path`).
@@ -416,7 +433,10 @@ impl Engine {
         l.push_inflight(None);
         let (to, from) = (l.to_path.clone(), l.local_uri.clone());
         let mid: [u8; 10] = random_bytes();
-        let mid: Vec<u8> = mid.iter().map(|b| ALNUM[*b as usize % 62]).collect();
+        let mid: Vec<u8> = mid
+            .iter()
+            .map(|b| super::ids::ALNUM[*b as usize % 62])
+            .collect();
         l.push_encoded(|b| {
             encode::SendHead {
                 tid: &tid[..n],

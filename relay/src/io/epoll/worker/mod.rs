@@ -14,7 +14,7 @@ use mio::{Events, Interest, Poll, Token};
 use super::conn::{Conn, Phase, READS_PER_TURN, Read1, SockOpts, WRITES_PER_TURN, Write1};
 use super::conn::{discard, read_once, write_once};
 use crate::fanout::{ConnId, Engine, Event, Output, SessionId};
-use crate::io::command::{Command, WorkerLink, execute};
+use crate::io::command::{Command, WorkerLink, execute, respond};
 
 mod conns;
 
@@ -151,8 +151,7 @@ impl Worker {
                 Ok(Command::Control(c, reply)) => {
                     let closing = self.shutdown.is_some();
                     let r = execute(&mut self.engine, &mut self.sessions, closing, c, now);
-                    // The caller may have given up waiting: nothing to do.
-                    let _ = reply.send(r);
+                    respond(reply, r);
                 }
                 Ok(Command::Handover { stream, data }) => self.adopt(stream, data, now),
                 Ok(Command::Shutdown { deadline }) => self.begin_shutdown(deadline, now),
