@@ -56,12 +56,19 @@ impl DataPlane for FakePlane {
         Ok((leg, Self::uri(leg)))
     }
 
-    fn add_leg(&self, session: SessionId, label: &str) -> Result<(LegId, String), PlaneError> {
+    fn add_leg(
+        &self,
+        session: SessionId,
+        index: u32,
+        label: &str,
+    ) -> Result<(LegId, String), PlaneError> {
         let mut g = self.inner.lock().unwrap();
         let s = g.1.get_mut(&session).ok_or(EngineError::NoSession)?;
         if s.ended {
             return Err(EngineError::Ending.into());
         }
+        assert!(index as usize >= s.legs.len(), "leg numbers must be new");
+        s.legs.resize(index as usize, None);
         s.legs.push(Some((label.into(), "invited".into(), None)));
         let leg = LegId {
             session,

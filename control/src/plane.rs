@@ -27,7 +27,14 @@ pub trait DataPlane: Send + Sync {
     /// the leg and the relay's own MSRP URI on it.
     fn create_session(&self, upstream_label: &str) -> Result<(LegId, String), PlaneError>;
     /// Adds a device leg, invited: it keeps the whole content from now on.
-    fn add_leg(&self, session: SessionId, label: &str) -> Result<(LegId, String), PlaneError>;
+    /// Adds device leg number `index` (the caller numbers a session's legs
+    /// 1, 2, … in the order it adds them).
+    fn add_leg(
+        &self,
+        session: SessionId,
+        index: u32,
+        label: &str,
+    ) -> Result<(LegId, String), PlaneError>;
     /// The leg's peer answered: its path and who connects.
     fn answer(&self, leg: LegId, answer: Answer) -> Result<(), PlaneError>;
     /// Removes one leg at once (no drain).
@@ -58,8 +65,15 @@ impl DataPlane for msrp_relay::io::RelayHandle {
         )?)
     }
 
-    fn add_leg(&self, session: SessionId, label: &str) -> Result<(LegId, String), PlaneError> {
-        Ok(msrp_relay::io::RelayHandle::add_leg(self, session, label)?)
+    fn add_leg(
+        &self,
+        session: SessionId,
+        index: u32,
+        label: &str,
+    ) -> Result<(LegId, String), PlaneError> {
+        Ok(msrp_relay::io::RelayHandle::add_leg_at(
+            self, session, index, label,
+        )?)
     }
 
     fn answer(&self, leg: LegId, answer: Answer) -> Result<(), PlaneError> {

@@ -210,6 +210,9 @@ pub(crate) struct Entry {
     pub(crate) orphaned_at: Option<Instant>,
     pub(crate) upstream: Upstream,
     pub(crate) devices: Vec<DeviceLeg>,
+    /// The data-plane index the next device leg gets (the upstream leg is
+    /// 0; indexes are never reused).
+    pub(crate) next_leg: u32,
     pub(crate) fork: Fork,
     pub(crate) ending: Option<Ending>,
 }

@@ -126,7 +126,9 @@ impl super::Core {
                     )));
                 }
                 e.adopt(conn);
-                let (leg, uri) = self.plane.add_leg(e.id, &o.via_branch)?;
+                let index = e.next_leg;
+                let (leg, uri) = self.plane.add_leg(e.id, index, &o.via_branch)?;
+                e.next_leg += 1;
                 if let Err(err) = e.fork.add_branch(o.via_branch.clone()) {
                     let _ = self.plane.remove_leg(leg);
                     return Err(err.into());
@@ -147,7 +149,7 @@ impl super::Core {
                 let up = self.upstream_plan(&media, now)?;
                 let label = format!("{};{}", o.call_id, o.from_tag);
                 let (up_leg, up_uri) = self.plane.create_session(&label)?;
-                let (leg, uri) = match self.plane.add_leg(up_leg.session, &o.via_branch) {
+                let (leg, uri) = match self.plane.add_leg(up_leg.session, 1, &o.via_branch) {
                     Ok(x) => x,
                     Err(e) => {
                         let _ = self.plane.end_session(up_leg.session);
@@ -166,6 +168,7 @@ impl super::Core {
                         ..up
                     },
                     devices: Vec::new(),
+                    next_leg: 2,
                     fork,
                     ending: None,
                 };

@@ -5,6 +5,7 @@
 //! leg and which events to raise.
 
 mod engine;
+pub mod ids;
 pub mod imdn;
 mod leg;
 pub mod log;

@@ -258,4 +258,7 @@ pub enum EngineError {
     /// The leg limit of a session was reached.
     #[error("too many legs")]
     TooManyLegs,
+    /// A session or leg with this identity exists already.
+    #[error("session or leg exists already")]
+    Duplicate,
 }

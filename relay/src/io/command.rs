@@ -17,12 +17,36 @@ use crate::fanout::{
 /// A control-plane call, executed on the worker that owns the session.
 #[derive(Debug)]
 pub(crate) enum Control {
-    CreateSession { label: String },
-    AddLeg { session: SessionId, label: String },
-    Answer { leg: LegId, answer: Answer },
-    RemoveLeg { leg: LegId },
-    EndSession { session: SessionId },
-    SessionLegs { session: SessionId },
+    /// A session under identities the handle minted (no reply awaited).
+    CreateSessionAs {
+        id: SessionId,
+        label: String,
+        sid: String,
+    },
+    AddLeg {
+        session: SessionId,
+        label: String,
+    },
+    /// A leg under identities the handle minted (no reply awaited).
+    AddLegAs {
+        session: SessionId,
+        index: u32,
+        label: String,
+        sid: String,
+    },
+    Answer {
+        leg: LegId,
+        answer: Answer,
+    },
+    RemoveLeg {
+        leg: LegId,
+    },
+    EndSession {
+        session: SessionId,
+    },
+    SessionLegs {
+        session: SessionId,
+    },
     Stats,
 }
 
@@ -40,7 +64,8 @@ pub(crate) enum Reply {
 #[derive(Debug)]
 pub(crate) enum Command {
     /// A control call and where to send its reply.
-    Control(Control, SyncSender<Reply>),
+    /// A control request; `None`: posted, nobody waits for the reply.
+    Control(Control, Option<SyncSender<Reply>>),
     /// A connection accepted by another worker whose first request names a
     /// session of this one, with the bytes read from it so far.
     Handover { stream: TcpStream, data: Vec<Bytes> },
@@ -83,15 +108,26 @@ pub(crate) fn execute(
     now: Instant,
 ) -> Reply {
     let result = match control {
-        Control::CreateSession { label } => {
+        Control::CreateSessionAs { id, label, sid } => {
             if closing {
                 return Reply::Error(EngineError::Ending);
             }
-            let (session, leg) = engine.create_session(LegParams { label }, now);
-            sessions.insert(session);
-            tracing::info!(session = session.0, "session created");
-            leg_reply(engine, leg)
+            engine
+                .create_session_as(id, LegParams { label }, sid, now)
+                .map(|leg| {
+                    sessions.insert(id);
+                    tracing::info!(session = id.0, "session created");
+                    Reply::Leg(leg, String::new())
+                })
         }
+        Control::AddLegAs {
+            session,
+            index,
+            label,
+            sid,
+        } => engine
+            .add_leg_as(session, index, LegParams { label }, sid, now)
+            .map(|leg| Reply::Leg(leg, String::new())),
         Control::AddLeg { session, label } => engine
             .add_leg(session, LegParams { label }, now)
             .and_then(|leg| leg_reply(engine, leg)),
@@ -105,6 +141,18 @@ pub(crate) fn execute(
         Control::Stats => Ok(Reply::Stats(engine.stats())),
     };
     result.unwrap_or_else(Reply::Error)
+}
+
+/// Delivers a reply to whoever waits for it; a posted command's error has
+/// nobody to go to but the log (the handle validated what it could before
+/// posting, so what is left is a race with the session's end).
+pub(crate) fn respond(to: Option<SyncSender<Reply>>, r: Reply) {
+    match (to, r) {
+        // The caller may have given up waiting: nothing to do.
+        (Some(tx), r) => drop(tx.send(r)),
+        (None, Reply::Error(e)) => tracing::debug!(error = %e, "posted control command"),
+        (None, _) => {}
+    }
 }
 
 fn leg_reply(engine: &Engine, leg: LegId) -> Result<Reply, EngineError> {
@@ -126,8 +174,7 @@ pub(crate) fn next_command(
         match rx.try_recv().ok()? {
             Command::Control(c, reply) => {
                 let r = execute(engine, sessions, closing, c, now);
-                // The caller may have given up waiting: nothing to do.
-                let _ = reply.send(r);
+                respond(reply, r);
             }
             other => return Some(other),
         }

@@ -8,7 +8,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -17,9 +17,11 @@ use super::command::{Command, Control, Reply, WorkerLink};
 use super::counters::{Counters, DriverCounters};
 use super::error::{IoError, RelayError};
 use super::select::{Driver, IoMode, UringConfig};
+use crate::fanout::ids::{local_uri, mint_session_id};
 use crate::fanout::{
     Answer, EngineConfig, EngineError, EngineStats, Event, LegId, LegInfo, SessionId,
 };
+use crate::msrp::MsrpUri;
 
 /// What a relay runs with.
 #[derive(Debug, Clone)]
@@ -79,6 +81,16 @@ impl Relay {
         let (started, driver) = super::select::start(&cfg, tx)?;
         Ok(Relay {
             handle: RelayHandle {
+                mint: Arc::new(Mint {
+                    sessions: started.links.iter().map(|_| AtomicU64::new(1)).collect(),
+                    uris: {
+                        let mut e = cfg.engine.clone();
+                        if cfg.listen.port() == 0 {
+                            e.port = started.local_addr.port();
+                        }
+                        e
+                    },
+                }),
                 workers: started.links.into(),
                 next: Arc::new(AtomicUsize::new(0)),
             },
@@ -154,23 +166,69 @@ impl Drop for Relay {
 pub struct RelayHandle {
     workers: Arc<[WorkerLink]>,
     next: Arc<AtomicUsize>,
+    mint: Arc<Mint>,
+}
+
+/// What a handle needs to mint identities ahead of the workers.
+#[derive(Debug)]
+struct Mint {
+    /// Next session number per worker.
+    sessions: Box<[AtomicU64]>,
+    /// The engine configuration the URIs are made from.
+    uris: EngineConfig,
 }
 
 impl RelayHandle {
     /// Creates a session on the next worker (round-robin) with its upstream
     /// leg; returns that leg and the relay's URI on it (for the SDP
     /// `a=path` toward the sender). The session is `leg.session`.
+    ///
+    /// No round trip: the handle mints the session's identities (its id,
+    /// and the session-id of the relay's URI, [`mint_session_id`]) and
+    /// posts the command to the worker, which processes its commands in
+    /// order.
     pub fn create_session(&self, upstream_label: &str) -> Result<(LegId, String), RelayError> {
         let n = self.workers.len().max(1);
         let w = self.next.fetch_add(1, Ordering::Relaxed) % n;
+        let seq = self.mint.sessions[w].fetch_add(1, Ordering::Relaxed);
+        let id = SessionId(((w as u64) << 56) | (1 << 40) | seq);
+        let sid = mint_session_id(w as u8);
+        let uri = local_uri(&self.mint.uris, &sid);
         let label = upstream_label.to_owned();
-        match self.call(w, Control::CreateSession { label })? {
-            Reply::Leg(leg, uri) => Ok((leg, uri)),
-            other => Err(unexpected(other)),
-        }
+        self.post(id, Control::CreateSessionAs { id, label, sid })?;
+        Ok((
+            LegId {
+                session: id,
+                index: 0,
+            },
+            uri,
+        ))
     }
 
-    /// Adds a device leg (invited); returns it and the relay's URI on it.
+    /// Adds device leg number `index` (1, 2, … in the order the caller
+    /// creates them; the caller numbers its legs) without a round trip, and
+    /// returns it with the relay's URI on it.
+    pub fn add_leg_at(
+        &self,
+        session: SessionId,
+        index: u32,
+        label: &str,
+    ) -> Result<(LegId, String), RelayError> {
+        let sid = mint_session_id(session.worker());
+        let uri = local_uri(&self.mint.uris, &sid);
+        let label = label.to_owned();
+        self.post(
+            session,
+            Control::AddLegAs {
+                session,
+                index,
+                label,
+                sid,
+            },
+        )?;
+        Ok((LegId { session, index }, uri))
+    }
+
     pub fn add_leg(&self, session: SessionId, label: &str) -> Result<(LegId, String), RelayError> {
         let label = label.to_owned();
         match self.call_session(session, Control::AddLeg { session, label })? {
@@ -181,17 +239,27 @@ impl RelayHandle {
 
     /// The leg's peer answered (its path and who connects).
     pub fn answer(&self, leg: LegId, answer: Answer) -> Result<(), RelayError> {
-        self.done(leg.session, Control::Answer { leg, answer })
+        // Validated here, so that posting loses none of the caller's
+        // errors; what the worker may still refuse (the leg ended
+        // meanwhile) is a race the events report.
+        if answer.peer_path.is_empty() {
+            return Err(RelayError::Engine(EngineError::BadPath("empty".into())));
+        }
+        for raw in &answer.peer_path {
+            MsrpUri::parse(raw.clone())
+                .map_err(|e| RelayError::Engine(EngineError::BadPath(e.to_string())))?;
+        }
+        self.post(leg.session, Control::Answer { leg, answer })
     }
 
     /// Removes a leg (a device's BYE, CANCEL or reject).
     pub fn remove_leg(&self, leg: LegId) -> Result<(), RelayError> {
-        self.done(leg.session, Control::RemoveLeg { leg })
+        self.post(leg.session, Control::RemoveLeg { leg })
     }
 
     /// The sender ended the session: device legs drain, then are done.
     pub fn end_session(&self, session: SessionId) -> Result<(), RelayError> {
-        self.done(session, Control::EndSession { session })
+        self.post(session, Control::EndSession { session })
     }
 
     /// Every leg of a session and its state.
@@ -217,15 +285,19 @@ impl RelayHandle {
         self.workers.len()
     }
 
-    fn done(&self, session: SessionId, control: Control) -> Result<(), RelayError> {
-        match self.call_session(session, control)? {
-            Reply::Done => Ok(()),
-            other => Err(unexpected(other)),
-        }
-    }
-
     fn call_session(&self, session: SessionId, control: Control) -> Result<Reply, RelayError> {
         self.call(usize::from(session.worker()), control)
+    }
+
+    /// Sends a command to the session's worker without waiting: commands
+    /// to one worker run in the order they were sent.
+    fn post(&self, session: SessionId, control: Control) -> Result<(), RelayError> {
+        let link = self
+            .workers
+            .get(usize::from(session.worker()))
+            .ok_or(RelayError::Engine(EngineError::NoSession))?;
+        link.send(Command::Control(control, None))
+            .map_err(|_| RelayError::WorkerGone)
     }
 
     fn call(&self, worker: usize, control: Control) -> Result<Reply, RelayError> {
@@ -234,7 +306,7 @@ impl RelayHandle {
             .get(worker)
             .ok_or(RelayError::Engine(EngineError::NoSession))?;
         let (tx, rx) = mpsc::sync_channel(1);
-        link.send(Command::Control(control, tx))
+        link.send(Command::Control(control, Some(tx)))
             .map_err(|_| RelayError::WorkerGone)?;
         match rx.recv().map_err(|_| RelayError::WorkerGone)? {
             Reply::Error(e) => Err(RelayError::Engine(e)),

@@ -374,7 +374,7 @@ impl Decoder {
             };
             return Ok(Step::Continue);
         }
-        let parsed = parse_fields(&block).and_then(|fields| match start.clone() {
+        let parsed = parse_fields(block).and_then(|fields| match start.clone() {
             StartLine::Request(tid, method) => build_request(tid, method, fields, end.is_none())
                 .map(|h| Event::Request(Box::new(h))),
             StartLine::Response(tid, code, comment) if end.is_some() => {

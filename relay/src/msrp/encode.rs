@@ -58,8 +58,8 @@ pub fn request_head(dst: &mut BytesMut, h: &RequestHead) {
     dst.put_u8(b' ');
     dst.put_slice(h.method.as_bytes());
     dst.put_slice(b"\r\n");
-    for f in &h.fields {
-        put_field(dst, &f.name, &f.value);
+    for (name, value) in h.fields.iter() {
+        put_field(dst, name, value);
     }
     if h.has_body {
         dst.put_slice(b"\r\n");
@@ -69,8 +69,8 @@ pub fn request_head(dst: &mut BytesMut, h: &RequestHead) {
 /// Re-encodes a decoded response, end-line included.
 pub fn response(dst: &mut BytesMut, h: &ResponseHead) {
     put_status_line(dst, h.tid.as_bytes(), h.code, h.comment.as_deref());
-    for f in &h.fields {
-        put_field(dst, &f.name, &f.value);
+    for (name, value) in h.fields.iter() {
+        put_field(dst, name, value);
     }
     end_line(dst, h.tid.as_bytes(), Flag::Complete, false);
 }

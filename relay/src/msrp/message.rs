@@ -3,8 +3,9 @@
 use bytes::Bytes;
 
 use super::error::{DecodeError, FatalError, MessageError};
+use super::fields::Fields;
 use super::header::{
-    ByteRange, FailureReport, HeaderField, StatusHeader, is_ident, parse_success_report,
+    ByteRange, FailureReport, HeaderError, StatusHeader, is_ident, parse_success_report,
     three_digits,
 };
 use super::status::StatusCode;
@@ -127,7 +128,7 @@ pub struct RequestHead {
     /// Content-Type (present whenever a body follows).
     pub content_type: Option<Bytes>,
     /// Every header in wire order.
-    pub fields: Vec<HeaderField>,
+    pub fields: Fields,
     /// Whether the head ended with a blank line and a body follows.
     pub has_body: bool,
 }
@@ -165,7 +166,7 @@ pub struct ResponseHead {
     /// From-Path.
     pub from_path: Path,
     /// Every header in wire order.
-    pub fields: Vec<HeaderField>,
+    pub fields: Fields,
 }
 
 /// A parsed start line.
@@ -214,12 +215,13 @@ pub(crate) fn parse_start_line(line: Bytes) -> Result<StartLine, DecodeError> {
     Ok(StartLine::Request(tid, method))
 }
 
-/// Splits a block of CRLF-terminated header lines into fields.
-pub(crate) fn parse_fields(block: &Bytes) -> Result<Vec<HeaderField>, MessageError> {
-    if std::str::from_utf8(block).is_err() {
+/// Splits a block of CRLF-terminated header lines into fields (offsets;
+/// no per-field allocation or reference count).
+pub(crate) fn parse_fields(block: Bytes) -> Result<Fields, MessageError> {
+    if std::str::from_utf8(&block).is_err() {
         return Err(MessageError::NotUtf8);
     }
-    let mut fields = Vec::with_capacity(8);
+    let mut spans = smallvec::SmallVec::new();
     let mut start = 0;
     while start < block.len() {
         let nl = memchr::memchr(b'\n', &block[start..]).map_or(block.len(), |i| start + i);
@@ -227,7 +229,7 @@ pub(crate) fn parse_fields(block: &Bytes) -> Result<Vec<HeaderField>, MessageErr
         let colon = memchr::memchr(b':', &block[start..line_end])
             .map(|i| start + i)
             .ok_or(MessageError::BadHeaderLine)?;
-        let name = block.slice(start..colon);
+        let name = &block[start..colon];
         // §9: hname = ALPHA *token
         if !name.first().is_some_and(u8::is_ascii_alphabetic)
             || !name.iter().all(|&b| is_token_char(b))
@@ -238,36 +240,42 @@ pub(crate) fn parse_fields(block: &Bytes) -> Result<Vec<HeaderField>, MessageErr
         while vstart < line_end && matches!(block[vstart], b' ' | b'\t') {
             vstart += 1;
         }
-        fields.push(HeaderField {
-            name,
-            value: block.slice(vstart..line_end),
-        });
+        spans.push([start as u32, colon as u32, vstart as u32, line_end as u32]);
         start = nl + 1;
     }
-    Ok(fields)
+    Ok(Fields::new(block, spans))
 }
 
-/// The two paths every request and response carries (§9 `headers`).
-fn paths(fields: &[HeaderField]) -> Result<(Path, Path), MessageError> {
-    let mut to = None;
-    let mut from = None;
-    for f in fields {
-        let (slot, name) = if f.is("To-Path") {
-            (&mut to, "To-Path")
-        } else if f.is("From-Path") {
-            (&mut from, "From-Path")
-        } else {
-            continue;
-        };
-        if slot.is_some() {
-            return Err(MessageError::Duplicate(name));
-        }
-        *slot = Some(Path::parse(f.value.clone()).map_err(|e| MessageError::Path(name, e))?);
+/// The header names the relay reads, recognised by length first: a head
+/// has a handful of fields and this runs once per field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Known {
+    ToPath,
+    FromPath,
+    MessageId,
+    ByteRange,
+    SuccessReport,
+    FailureReport,
+    Status,
+    ContentType,
+    Other,
+}
+
+fn known(name: &[u8]) -> Known {
+    // Senders write the canonical case almost always: try the exact bytes
+    // (a short memcmp) before the case-insensitive compare ABNF asks for.
+    let is = |n: &str| name == n.as_bytes() || name.eq_ignore_ascii_case(n.as_bytes());
+    match name.len() {
+        6 if is("Status") => Known::Status,
+        7 if is("To-Path") => Known::ToPath,
+        9 if is("From-Path") => Known::FromPath,
+        10 if is("Message-ID") => Known::MessageId,
+        10 if is("Byte-Range") => Known::ByteRange,
+        12 if is("Content-Type") => Known::ContentType,
+        14 if is("Success-Report") => Known::SuccessReport,
+        14 if is("Failure-Report") => Known::FailureReport,
+        _ => Known::Other,
     }
-    Ok((
-        to.ok_or(MessageError::Missing("To-Path"))?,
-        from.ok_or(MessageError::Missing("From-Path"))?,
-    ))
 }
 
 fn once<T>(slot: &mut Option<T>, name: &'static str, v: T) -> Result<(), MessageError> {
@@ -277,74 +285,103 @@ fn once<T>(slot: &mut Option<T>, name: &'static str, v: T) -> Result<(), Message
     Ok(())
 }
 
+fn path(fields: &Fields, i: usize, name: &'static str) -> Result<Path, MessageError> {
+    let raw = fields.value_bytes(i).unwrap_or_default();
+    Path::parse(raw).map_err(|e| MessageError::Path(name, e))
+}
+
 /// Builds a request head from its header fields.
 pub(crate) fn build_request(
     tid: TransactionId,
     method: Method,
-    fields: Vec<HeaderField>,
+    fields: Fields,
     has_body: bool,
 ) -> Result<RequestHead, MessageError> {
-    let (to_path, from_path) = paths(&fields)?;
-    let mut h = RequestHead {
-        tid,
-        method,
-        to_path,
-        from_path,
-        message_id: None,
-        byte_range: None,
-        success_report: None,
-        failure_report: None,
-        status: None,
-        content_type: None,
-        fields: Vec::new(),
-        has_body,
-    };
-    for f in &fields {
-        if f.is("Message-ID") {
-            if !is_ident(&f.value) {
-                return Err(HeaderError("Message-ID").into());
+    let (mut to, mut from) = (None, None);
+    let (mut message_id, mut byte_range, mut success_report) = (None, None, None);
+    let (mut failure_report, mut status, mut content_type) = (None, None, None);
+    for (i, (name, value)) in fields.iter().enumerate() {
+        match known(name) {
+            Known::ToPath => once(&mut to, "To-Path", path(&fields, i, "To-Path")?)?,
+            Known::FromPath => once(&mut from, "From-Path", path(&fields, i, "From-Path")?)?,
+            Known::MessageId => {
+                if !is_ident(value) {
+                    return Err(HeaderError("Message-ID").into());
+                }
+                once(
+                    &mut message_id,
+                    "Message-ID",
+                    fields.value_bytes(i).unwrap_or_default(),
+                )?;
             }
-            once(&mut h.message_id, "Message-ID", f.value.clone())?;
-        } else if f.is("Byte-Range") {
-            once(&mut h.byte_range, "Byte-Range", ByteRange::parse(&f.value)?)?;
-        } else if f.is("Success-Report") {
-            let v = parse_success_report(&f.value)?;
-            once(&mut h.success_report, "Success-Report", v)?;
-        } else if f.is("Failure-Report") {
-            let v = FailureReport::parse(&f.value)?;
-            once(&mut h.failure_report, "Failure-Report", v)?;
-        } else if f.is("Status") {
-            once(&mut h.status, "Status", StatusHeader::parse(&f.value)?)?;
-        } else if f.is("Content-Type") {
-            if f.value.is_empty() || !f.value.contains(&b'/') {
-                return Err(HeaderError("Content-Type").into());
+            Known::ByteRange => once(&mut byte_range, "Byte-Range", ByteRange::parse(value)?)?,
+            Known::SuccessReport => once(
+                &mut success_report,
+                "Success-Report",
+                parse_success_report(value)?,
+            )?,
+            Known::FailureReport => once(
+                &mut failure_report,
+                "Failure-Report",
+                FailureReport::parse(value)?,
+            )?,
+            Known::Status => {
+                let v = StatusHeader::parse(&fields.value_bytes(i).unwrap_or_default())?;
+                once(&mut status, "Status", v)?
             }
-            once(&mut h.content_type, "Content-Type", f.value.clone())?;
+            Known::ContentType => {
+                if value.is_empty() || !value.contains(&b'/') {
+                    return Err(HeaderError("Content-Type").into());
+                }
+                once(
+                    &mut content_type,
+                    "Content-Type",
+                    fields.value_bytes(i).unwrap_or_default(),
+                )?;
+            }
+            Known::Other => {}
         }
     }
-    if has_body && h.content_type.is_none() {
+    if has_body && content_type.is_none() {
         return Err(MessageError::MissingContentType);
     }
-    h.fields = fields;
-    Ok(h)
+    Ok(RequestHead {
+        tid,
+        method,
+        to_path: to.ok_or(MessageError::Missing("To-Path"))?,
+        from_path: from.ok_or(MessageError::Missing("From-Path"))?,
+        message_id,
+        byte_range,
+        success_report,
+        failure_report,
+        status,
+        content_type,
+        fields,
+        has_body,
+    })
 }
-
-use super::header::HeaderError;
 
 /// Builds a response head from its header fields.
 pub(crate) fn build_response(
     tid: TransactionId,
     code: StatusCode,
     comment: Option<Bytes>,
-    fields: Vec<HeaderField>,
+    fields: Fields,
 ) -> Result<ResponseHead, MessageError> {
-    let (to_path, from_path) = paths(&fields)?;
+    let (mut to, mut from) = (None, None);
+    for (i, (name, _)) in fields.iter().enumerate() {
+        match known(name) {
+            Known::ToPath => once(&mut to, "To-Path", path(&fields, i, "To-Path")?)?,
+            Known::FromPath => once(&mut from, "From-Path", path(&fields, i, "From-Path")?)?,
+            _ => {}
+        }
+    }
     Ok(ResponseHead {
         tid,
         code,
         comment,
-        to_path,
-        from_path,
+        to_path: to.ok_or(MessageError::Missing("To-Path"))?,
+        from_path: from.ok_or(MessageError::Missing("From-Path"))?,
         fields,
     })
 }

@@ -13,6 +13,7 @@
 pub mod decode;
 pub mod encode;
 pub mod error;
+pub mod fields;
 pub mod header;
 pub mod message;
 pub mod status;
@@ -20,6 +21,7 @@ pub mod uri;
 
 pub use decode::{Decoder, Event, Limits};
 pub use error::{DecodeError, Disposition, FatalError, MessageError};
+pub use fields::Fields;
 pub use header::{ByteRange, FailureReport, HeaderField, StatusHeader};
 pub use message::{Flag, Method, RequestHead, ResponseHead, TransactionId};
 pub use status::StatusCode;

@@ -4,7 +4,7 @@
 //! parsing allocates nothing and re-encoding is byte-exact.
 
 use bytes::Bytes;
-use std::ops::Range;
+use smallvec::SmallVec;
 
 /// Why a URI or path did not parse.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -36,6 +36,9 @@ pub enum UriError {
     /// The URI is not US-ASCII (RFC 4975 §6).
     #[error("non-ASCII character in URI")]
     NonAscii,
+    /// The URI is longer than 64 KiB.
+    #[error("URI too long")]
+    TooLong,
 }
 
 /// One MSRP URI, e.g. `msrp://relay.example.net:2855/s8d7f6g;tcp`.
@@ -43,56 +46,87 @@ pub enum UriError {
 pub struct MsrpUri {
     raw: Bytes,
     secure: bool,
-    host: Range<usize>,
     port: Option<u16>,
-    session_id: Option<Range<usize>>,
-    transport: Range<usize>,
+    /// Positions in `raw` (URIs are at most 64 KiB; heads are smaller).
+    host: (u16, u16),
+    session_id: Option<(u16, u16)>,
+    transport: (u16, u16),
 }
 
-fn is_unreserved(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
+/// Character classes of RFC 3986 / RFC 4975 §9, one table lookup a byte.
+const UNRESERVED: u8 = 1;
+const SID_EXTRA: u8 = 2; // "+" / "=" / "/" in a session-id
+const TOKEN: u8 = 4;
+const ALNUM: u8 = 8;
+
+const CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        let alnum = c.is_ascii_alphanumeric();
+        let mut k = 0;
+        if alnum || matches!(c, b'-' | b'.' | b'_' | b'~') {
+            k |= UNRESERVED;
+        }
+        if matches!(c, b'+' | b'=' | b'/') {
+            k |= SID_EXTRA;
+        }
+        if matches!(c, 0x21 | 0x23..=0x27 | 0x2A..=0x2B | 0x2D..=0x2E | 0x30..=0x39 | 0x41..=0x5A | 0x5E..=0x7E)
+        {
+            k |= TOKEN;
+        }
+        if alnum {
+            k |= ALNUM;
+        }
+        t[b] = k;
+        b += 1;
+    }
+    t
+};
+
+fn all_in(s: &[u8], class: u8) -> bool {
+    s.iter().all(|&b| CLASS[b as usize] & class != 0)
 }
 
 /// RFC 4975 §9 `token`.
 pub(crate) fn is_token_char(b: u8) -> bool {
-    matches!(b, 0x21 | 0x23..=0x27 | 0x2A..=0x2B | 0x2D..=0x2E | 0x30..=0x39 | 0x41..=0x5A | 0x5E..=0x7E)
+    CLASS[b as usize] & TOKEN != 0
+}
+
+fn span(r: std::ops::Range<usize>) -> Result<(u16, u16), UriError> {
+    match (u16::try_from(r.start), u16::try_from(r.end)) {
+        (Ok(a), Ok(b)) => Ok((a, b)),
+        _ => Err(UriError::TooLong),
+    }
 }
 
 impl MsrpUri {
-    /// Parses one URI; `raw` must hold exactly the URI (no spaces).
+    /// Parses one URI; `raw` must hold exactly the URI (no spaces). Each
+    /// delimiter is found with one `memchr` and each part checked with one
+    /// table lookup a byte: this runs for every path of every message.
     pub fn parse(raw: Bytes) -> Result<MsrpUri, UriError> {
         let s: &[u8] = &raw;
         if !s.is_ascii() {
             return Err(UriError::NonAscii);
         }
-        let (secure, mut pos) = if starts_with_ci(s, b"msrps://") {
+        let (secure, start) = if starts_with_ci(s, b"msrps://") {
             (true, 8)
         } else if starts_with_ci(s, b"msrp://") {
             (false, 7)
         } else {
             return Err(UriError::Scheme);
         };
-        // Userinfo (ignored in comparison, §6.1 rule 2) ends at an '@' that
-        // comes before the first '/' or ';'.
-        let auth_end = s[pos..]
-            .iter()
-            .position(|&b| b == b'/' || b == b';')
-            .map_or(s.len(), |i| pos + i);
-        if let Some(at) = s[pos..auth_end].iter().rposition(|&b| b == b'@') {
-            pos += at + 1;
-        }
-        let host_start = pos;
-        let host_end = if s.get(pos) == Some(&b'[') {
-            let close = s[pos..auth_end]
-                .iter()
-                .position(|&b| b == b']')
-                .ok_or(UriError::Ipv6)?;
-            pos + close + 1
+        let auth_end = memchr::memchr2(b'/', b';', &s[start..]).map_or(s.len(), |i| start + i);
+        // Userinfo (ignored in comparison, §6.1 rule 2) ends at the last '@'
+        // of the authority.
+        let host_start =
+            memchr::memrchr(b'@', &s[start..auth_end]).map_or(start, |i| start + i + 1);
+        let host_end = if s.get(host_start) == Some(&b'[') {
+            let close = memchr::memchr(b']', &s[host_start..auth_end]).ok_or(UriError::Ipv6)?;
+            host_start + close + 1
         } else {
-            s[pos..auth_end]
-                .iter()
-                .position(|&b| b == b':')
-                .map_or(auth_end, |i| pos + i)
+            memchr::memchr(b':', &s[host_start..auth_end]).map_or(auth_end, |i| host_start + i)
         };
         if host_end == host_start {
             return Err(UriError::EmptyHost);
@@ -105,22 +139,15 @@ impl MsrpUri {
         } else {
             None
         };
-        pos = auth_end;
+        let mut pos = auth_end;
         let mut session_id = None;
         if s.get(pos) == Some(&b'/') {
-            let end = s[pos..]
-                .iter()
-                .position(|&b| b == b';')
-                .map_or(s.len(), |i| pos + i);
+            let end = memchr::memchr(b';', &s[pos..]).map_or(s.len(), |i| pos + i);
             let sid = &s[pos + 1..end];
-            if sid.is_empty()
-                || !sid
-                    .iter()
-                    .all(|&b| is_unreserved(b) || matches!(b, b'+' | b'=' | b'/'))
-            {
+            if sid.is_empty() || !all_in(sid, UNRESERVED | SID_EXTRA) {
                 return Err(UriError::SessionId);
             }
-            session_id = Some(pos + 1..end);
+            session_id = Some(span(pos + 1..end)?);
             pos = end;
         }
         if s.get(pos) != Some(&b';') {
@@ -129,26 +156,26 @@ impl MsrpUri {
         let mut params = s[pos + 1..].split(|&b| b == b';');
         let transport_len = params.next().map_or(0, <[u8]>::len);
         let transport = pos + 1..pos + 1 + transport_len;
-        if transport.is_empty() || !s[transport.clone()].iter().all(u8::is_ascii_alphanumeric) {
+        if transport.is_empty() || !all_in(&s[transport.clone()], ALNUM) {
             return Err(UriError::Transport);
         }
         for p in params {
-            let (name, value) = match p.iter().position(|&b| b == b'=') {
+            let (name, value) = match memchr::memchr(b'=', p) {
                 Some(i) => (&p[..i], Some(&p[i + 1..])),
                 None => (p, None),
             };
-            let ok = |t: &[u8]| !t.is_empty() && t.iter().all(|&b| is_token_char(b));
+            let ok = |t: &[u8]| !t.is_empty() && all_in(t, TOKEN);
             if !ok(name) || value.is_some_and(|v| !ok(v)) {
                 return Err(UriError::Param);
             }
         }
         Ok(MsrpUri {
+            host: span(host_start..host_end)?,
+            transport: span(transport)?,
             raw,
             secure,
-            host: host_start..host_end,
             port,
             session_id,
-            transport,
         })
     }
 
@@ -169,7 +196,7 @@ impl MsrpUri {
 
     /// The host part (an IPv6 literal keeps its brackets).
     pub fn host(&self) -> &[u8] {
-        &self.raw[self.host.clone()]
+        &self.raw[usize::from(self.host.0)..usize::from(self.host.1)]
     }
 
     /// The explicit port, if any.
@@ -179,12 +206,13 @@ impl MsrpUri {
 
     /// The session-id, if any (case-sensitive).
     pub fn session_id(&self) -> Option<&[u8]> {
-        self.session_id.clone().map(|r| &self.raw[r])
+        self.session_id
+            .map(|(a, b)| &self.raw[usize::from(a)..usize::from(b)])
     }
 
     /// The transport parameter (`tcp` for everything RFC 4975 defines).
     pub fn transport(&self) -> &[u8] {
-        &self.raw[self.transport.clone()]
+        &self.raw[usize::from(self.transport.0)..usize::from(self.transport.1)]
     }
 }
 
@@ -258,7 +286,8 @@ impl std::fmt::Display for MsrpUri {
 #[derive(Clone, PartialEq, Eq)]
 pub struct Path {
     raw: Bytes,
-    uris: Vec<MsrpUri>,
+    /// Almost every path has one URI: kept inline, no allocation.
+    uris: SmallVec<[MsrpUri; 1]>,
 }
 
 impl Path {
@@ -267,7 +296,7 @@ impl Path {
         if raw.is_empty() {
             return Err(UriError::EmptyPath);
         }
-        let mut uris = Vec::with_capacity(1);
+        let mut uris = SmallVec::new();
         let mut start = 0;
         for i in memchr::memchr_iter(b' ', &raw).chain(std::iter::once(raw.len())) {
             if i == start {

@@ -1,0 +1,393 @@
+//! The engine of one worker: its sessions, the connections the driver
+//! feeds it, binding connections to legs, pacing, timers and outputs.
+//!
+//! Drivers call `handle_*` with bytes, connection events and the time,
+//! write what [`Engine::output`] holds for a connection (one vectored
+//! write) and report it with [`Engine::consume_output`], then act on
+//! [`Engine::poll_output`] until it is empty and sleep until
+//! [`Engine::poll_timeout`].
+//!
+//! The control-plane API is here; connections and binding are in
+//! `conns`, output, pacing and timers in `output`.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+
+use super::ids::{local_uri, mint_session_id, tid_prefix};
+use super::leg::{Leg, LegState};
+use super::log::MemoryBudget;
+use super::pacer::Pacer;
+use super::session::{Session, UPSTREAM};
+use super::types::*;
+use crate::msrp::{Decoder, MsrpUri, encode};
+
+/// Reads the driver should issue per readable event; the log must have this
+/// much room before the sender's socket is read.
+pub const READ_SIZE: usize = 64 * 1024;
+
+#[derive(Debug)]
+struct Conn {
+    decoder: Decoder,
+    leg: Option<LegId>,
+    /// Bytes fed before binding, replayed after a handover or a late answer.
+    raw: Vec<Bytes>,
+    raw_len: usize,
+    /// Output of an unbound connection (its 481).
+    out: VecDeque<Bytes>,
+    opened: Instant,
+    /// Waiting for the front end's answer for this leg (the device
+    /// connected first).
+    parked: Option<LegId>,
+}
+
+/// A leg's state for `query`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LegInfo {
+    /// The leg.
+    pub leg: LegId,
+    /// Its label.
+    pub label: String,
+    /// `invited`, `answered`, `connected`, `done` or `failed: …`.
+    pub state: String,
+    /// The relay's URI on this leg.
+    pub local_uri: String,
+    /// Body bytes queued to the leg so far.
+    pub bytes: u64,
+    /// Body bytes received from the leg's peer.
+    pub received: u64,
+    /// Bytes queued and not yet written.
+    pub queued: usize,
+}
+
+/// Engine-wide counters for `statistics`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EngineStats {
+    /// Live sessions.
+    pub sessions: usize,
+    /// Live legs.
+    pub legs: usize,
+    /// Open connections.
+    pub connections: usize,
+    /// Content bytes held in memory, in all logs of this engine.
+    pub log_memory: u64,
+    /// Content bytes spilled to disk.
+    pub log_spilled: u64,
+    /// Messages indexed and not yet freed.
+    pub messages: usize,
+    /// Body bytes received on every leg since the engine started.
+    pub bytes_received: u64,
+}
+
+/// The fan-out engine of one worker. See the module docs.
+#[derive(Debug)]
+pub struct Engine {
+    cfg: EngineConfig,
+    budget: Arc<MemoryBudget>,
+    sessions: HashMap<SessionId, Session>,
+    next_session: u64,
+    by_sid: HashMap<Bytes, LegId>,
+    conns: HashMap<ConnId, Conn>,
+    pacer: Pacer<LegId>,
+    outputs: VecDeque<Output>,
+    dirty: HashSet<SessionId>,
+    now: Instant,
+    received_total: u64,
+}
+
+impl Engine {
+    /// An engine with its configuration and the process-wide log budget.
+    pub fn new(
+        cfg: EngineConfig,
+        budget: Arc<MemoryBudget>,
+        now: Instant,
+    ) -> Result<Engine, String> {
+        let pacer = Pacer::new(cfg.done_pacing).map_err(|e| e.to_string())?;
+        let next_session = (u64::from(cfg.worker) << 56) | 1;
+        Ok(Engine {
+            cfg,
+            budget,
+            sessions: HashMap::new(),
+            next_session,
+            by_sid: HashMap::new(),
+            conns: HashMap::new(),
+            pacer,
+            outputs: VecDeque::new(),
+            dirty: HashSet::new(),
+            now,
+            received_total: 0,
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &EngineConfig {
+        &self.cfg
+    }
+
+    /// The worker that minted a session-id (its first two hex digits).
+    pub fn worker_of(session_id: &[u8]) -> Option<u8> {
+        let h = std::str::from_utf8(session_id.get(..2)?).ok()?;
+        u8::from_str_radix(h, 16).ok()
+    }
+
+    // ----- control-plane API ----------------------------------------------
+
+    /// Creates a session with its upstream leg (index 0) in state invited.
+    pub fn create_session(&mut self, upstream: LegParams, now: Instant) -> (SessionId, LegId) {
+        let id = SessionId(self.next_session);
+        self.next_session += 1;
+        let sid = mint_session_id(self.cfg.worker);
+        match self.create_session_as(id, upstream, sid, now) {
+            Ok(leg) => (id, leg),
+            // The engine's own numbering never collides with itself.
+            Err(_) => (
+                id,
+                LegId {
+                    session: id,
+                    index: 0,
+                },
+            ),
+        }
+    }
+
+    /// Creates a session under identities minted ahead by the caller (a
+    /// control handle that wants no round trip to this worker): `id` must
+    /// be new and carry this worker in its top byte, `sid` comes from
+    /// [`mint_session_id`].
+    pub fn create_session_as(
+        &mut self,
+        id: SessionId,
+        upstream: LegParams,
+        sid: String,
+        now: Instant,
+    ) -> Result<LegId, EngineError> {
+        self.now = now;
+        if self.sessions.contains_key(&id) {
+            return Err(EngineError::Duplicate);
+        }
+        self.sessions
+            .insert(id, Session::new(id, &self.cfg, self.budget.clone()));
+        self.add_leg_as(id, 0, upstream, sid, now)
+    }
+
+    /// Adds a device leg, invited: from now on it keeps the whole content
+    /// for a late accept (CPM-MLD-020).
+    pub fn add_leg(
+        &mut self,
+        session: SessionId,
+        params: LegParams,
+        now: Instant,
+    ) -> Result<LegId, EngineError> {
+        let index = self
+            .sessions
+            .get(&session)
+            .ok_or(EngineError::NoSession)?
+            .legs
+            .len() as u32;
+        self.add_leg_as(
+            session,
+            index,
+            params,
+            mint_session_id(self.cfg.worker),
+            now,
+        )
+    }
+
+    /// Adds a leg at `index` under a session-id minted by the caller. Indexes
+    /// must be new; a gap (a leg the caller numbered but never sent) stays
+    /// empty.
+    pub fn add_leg_as(
+        &mut self,
+        session: SessionId,
+        index: u32,
+        params: LegParams,
+        sid: String,
+        now: Instant,
+    ) -> Result<LegId, EngineError> {
+        self.now = now;
+        let s = self
+            .sessions
+            .get_mut(&session)
+            .ok_or(EngineError::NoSession)?;
+        if index >= u32::from(u16::MAX) {
+            return Err(EngineError::TooManyLegs);
+        }
+        if (index as usize) < s.legs.len() {
+            return Err(EngineError::Duplicate);
+        }
+        let uri = local_uri(&self.cfg, &sid);
+        let tid_prefix = tid_prefix(&sid);
+        let sid = Bytes::from(sid);
+        s.legs.resize_with(index as usize, || None);
+        s.legs.push(Some(Leg::new(
+            params.label,
+            Bytes::from(uri),
+            sid.clone(),
+            tid_prefix,
+            now,
+        )));
+        let leg = LegId { session, index };
+        self.by_sid.insert(sid, leg);
+        Ok(leg)
+    }
+
+    /// The relay's own MSRP URI on a leg (for the SDP `a=path`).
+    pub fn local_uri(&self, leg: LegId) -> Option<String> {
+        let l = self.sessions.get(&leg.session)?.leg(leg.index)?;
+        Some(String::from_utf8_lossy(&l.local_uri).into_owned())
+    }
+
+    /// The peer answered: its path, and who connects. A device accepted
+    /// after content flowed reads from the beginning (CPM-MLD-020).
+    pub fn answer(&mut self, leg: LegId, answer: Answer, now: Instant) -> Result<(), EngineError> {
+        self.now = now;
+        if answer.peer_path.is_empty() {
+            return Err(EngineError::BadPath("empty".into()));
+        }
+        let mut path = Vec::with_capacity(answer.peer_path.len());
+        for raw in &answer.peer_path {
+            path.push(
+                MsrpUri::parse(raw.clone()).map_err(|e| EngineError::BadPath(e.to_string()))?,
+            );
+        }
+        let to_path = Bytes::from(answer.peer_path.join(&b' '));
+        let s = self
+            .sessions
+            .get_mut(&leg.session)
+            .ok_or(EngineError::NoSession)?;
+        let l = s.leg_mut(leg.index).ok_or(EngineError::NoLeg)?;
+        if l.state != LegState::Invited {
+            return Err(EngineError::AlreadyAnswered);
+        }
+        l.state = LegState::Answered;
+        l.peer_path = path;
+        let mut paths = bytes::BytesMut::new();
+        encode::paths(&mut paths, &to_path, &l.local_uri);
+        l.paths = paths.freeze();
+        l.to_path = to_path;
+        l.setup = answer.setup;
+        l.last_progress = now;
+        if let Setup::Active(addr) = answer.setup {
+            self.outputs.push_back(Output::Connect { leg, addr });
+        }
+        // A device that connected before its answer arrived was parked.
+        let parked: Vec<ConnId> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.parked == Some(leg))
+            .map(|(&id, _)| id)
+            .collect();
+        for conn in parked {
+            self.replay(conn, now);
+        }
+        Ok(())
+    }
+
+    /// Removes a leg (a device's BYE, CANCEL or reject), closing its
+    /// connection. The other legs and the session go on.
+    pub fn remove_leg(&mut self, leg: LegId, now: Instant) -> Result<(), EngineError> {
+        self.now = now;
+        let s = self
+            .sessions
+            .get_mut(&leg.session)
+            .ok_or(EngineError::NoSession)?;
+        s.retire_leg(leg.index);
+        let l = s
+            .legs
+            .get_mut(leg.index as usize)
+            .and_then(Option::take)
+            .ok_or(EngineError::NoLeg)?;
+        self.by_sid.remove(&l.local_sid);
+        self.pacer.cancel(&leg);
+        if let Some(conn) = l.conn {
+            self.conns.remove(&conn);
+            self.outputs.push_back(Output::Close { conn, flush: false });
+        }
+        if leg.is_upstream() {
+            s.end_upstream();
+            self.outputs.push_back(Output::Event(Event::UpstreamEnded {
+                session: leg.session,
+            }));
+        }
+        self.dirty.insert(leg.session);
+        Ok(())
+    }
+
+    /// The sender ended the session (its BYE): no more content; each device
+    /// leg drains to its last byte, then gets its paced `leg-done`.
+    pub fn end_session(&mut self, session: SessionId, now: Instant) -> Result<(), EngineError> {
+        self.now = now;
+        let s = self
+            .sessions
+            .get_mut(&session)
+            .ok_or(EngineError::NoSession)?;
+        if s.ending {
+            return Ok(());
+        }
+        s.end_upstream();
+        if let Some(up) = s.leg_mut(UPSTREAM) {
+            up.state = LegState::Done;
+            if let Some(conn) = up.conn {
+                self.outputs.push_back(Output::Close { conn, flush: true });
+            }
+        }
+        s.retire_leg(UPSTREAM);
+        self.outputs
+            .push_back(Output::Event(Event::UpstreamEnded { session }));
+        self.dirty.insert(session);
+        Ok(())
+    }
+
+    /// A leg's state.
+    pub fn leg_info(&self, leg: LegId) -> Option<LegInfo> {
+        let l = self.sessions.get(&leg.session)?.leg(leg.index)?;
+        Some(LegInfo {
+            leg,
+            label: l.label.clone(),
+            state: match &l.state {
+                LegState::Invited => "invited".into(),
+                LegState::Answered => "answered".into(),
+                LegState::Connected => "connected".into(),
+                LegState::Done => "done".into(),
+                LegState::Failed(r) => format!("failed: {r}"),
+            },
+            local_uri: String::from_utf8_lossy(&l.local_uri).into_owned(),
+            bytes: l.delivered_bytes,
+            received: l.received_bytes,
+            queued: l.out_len,
+        })
+    }
+
+    /// Every leg of a session.
+    pub fn session_legs(&self, session: SessionId) -> Option<Vec<LegInfo>> {
+        let s = self.sessions.get(&session)?;
+        Some(
+            (0..s.legs.len() as u32)
+                .filter_map(|index| self.leg_info(LegId { session, index }))
+                .collect(),
+        )
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> EngineStats {
+        let mut st = EngineStats {
+            sessions: self.sessions.len(),
+            connections: self.conns.len(),
+            bytes_received: self.received_total,
+            ..EngineStats::default()
+        };
+        for s in self.sessions.values() {
+            st.legs += s.legs.iter().flatten().count();
+            let ls = s.log.stats();
+            st.log_memory += ls.in_memory;
+            st.log_spilled += ls.spilled;
+            st.messages += s.live_messages();
+        }
+        st
+    }
+}
+
+mod conns;
+mod output;

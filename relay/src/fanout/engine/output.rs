@@ -1,0 +1,244 @@
+//! What the driver does next: reading allowed or not (backpressure), the
+//! bytes to write on a connection, outputs and paced `leg-done` events,
+//! freeing ended sessions, and timers.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, Bytes};
+
+use super::{Engine, READ_SIZE};
+use crate::fanout::leg::LegState;
+use crate::fanout::session::UPSTREAM;
+use crate::fanout::types::*;
+
+impl Engine {
+    // ----- driver API: output ---------------------------------------------
+
+    /// Whether the driver may read the connection now. The sender's socket
+    /// is not read while its session's log has no room (backpressure:
+    /// TCP then slows the sender); a parked connection waits.
+    pub fn can_read(&self, conn: ConnId) -> bool {
+        let Some(c) = self.conns.get(&conn) else {
+            return false;
+        };
+        if c.parked.is_some() {
+            return false;
+        }
+        match c.leg {
+            Some(leg) if leg.is_upstream() => self
+                .sessions
+                .get(&leg.session)
+                .is_none_or(|s| s.has_room(READ_SIZE)),
+            _ => true,
+        }
+    }
+
+    /// What is queued for the connection, in order: write it with one
+    /// vectored write.
+    pub fn output(&self, conn: ConnId) -> impl Iterator<Item = &Bytes> {
+        let c = self.conns.get(&conn);
+        let leg_out = c
+            .and_then(|c| c.leg)
+            .and_then(|l| self.sessions.get(&l.session)?.leg(l.index))
+            .map(|l| l.out.iter());
+        c.map(|c| c.out.iter())
+            .into_iter()
+            .flatten()
+            .chain(leg_out.into_iter().flatten())
+    }
+
+    /// Whether anything is queued for the connection.
+    pub fn has_output(&self, conn: ConnId) -> bool {
+        self.output(conn).next().is_some()
+    }
+
+    /// `n` bytes of [`Engine::output`] were written.
+    pub fn consume_output(&mut self, conn: ConnId, mut n: usize, now: Instant) {
+        self.now = now;
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        advance(&mut c.out, &mut n, &mut 0);
+        let Some(leg) = c.leg else { return };
+        let Some(s) = self.sessions.get_mut(&leg.session) else {
+            return;
+        };
+        if let Some(l) = s.leg_mut(leg.index) {
+            let before = l.out_len;
+            advance(&mut l.out, &mut n, &mut l.out_len);
+            if l.out_len < before {
+                l.last_progress = now;
+            }
+            if l.out_len < self.cfg.leg_low_water
+                && let Err(e) = s.pump(leg.index, &self.cfg)
+            {
+                tracing::error!(error = %e, "content log read");
+            }
+        }
+        self.dirty.insert(leg.session);
+    }
+
+    /// The next thing the driver must do.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        if !self.dirty.is_empty() {
+            self.process_dirty();
+        }
+        if let Some(o) = self.outputs.pop_front() {
+            return Some(o);
+        }
+        let leg = self.pacer.poll(self.now)?;
+        self.emit_done(leg);
+        self.outputs.pop_front()
+    }
+
+    pub(super) fn emit_done(&mut self, leg: LegId) {
+        let Some(s) = self.sessions.get_mut(&leg.session) else {
+            return;
+        };
+        let Some(l) = s.leg_mut(leg.index) else {
+            return;
+        };
+        let bytes = l.delivered_bytes;
+        l.done_sent = true;
+        tracing::info!(session = leg.session.0, leg = leg.index, label = %l.label, bytes, "leg done");
+        self.outputs
+            .push_back(Output::Event(Event::LegDone { leg, bytes }));
+        self.dirty.insert(leg.session);
+    }
+
+    pub(super) fn process_dirty(&mut self) {
+        let dirty: Vec<SessionId> = self.dirty.drain().collect();
+        for id in dirty {
+            let Some(s) = self.sessions.get_mut(&id) else {
+                continue;
+            };
+            for li in 0..s.legs.len() as u32 {
+                if let Err(e) = s.pump(li, &self.cfg) {
+                    tracing::error!(session = id.0, error = %e, "content log read");
+                }
+                if li != UPSTREAM && s.leg_drained(li) {
+                    if let Some(l) = s.leg_mut(li) {
+                        l.state = LegState::Done;
+                    }
+                    self.pacer.offer(LegId {
+                        session: id,
+                        index: li,
+                    });
+                }
+            }
+            s.release();
+            self.maybe_end(id);
+        }
+    }
+
+    /// Frees a session whose sender ended and whose every device leg is
+    /// done (and told so), failed or removed.
+    pub(super) fn maybe_end(&mut self, id: SessionId) {
+        let Some(s) = self.sessions.get(&id) else {
+            return;
+        };
+        if !s.ending {
+            return;
+        }
+        let open = s
+            .legs
+            .iter()
+            .skip(1)
+            .flatten()
+            .any(|l| l.state.is_reader() || l.state == LegState::Done && !l.done_sent);
+        if open {
+            return;
+        }
+        let Some(s) = self.sessions.remove(&id) else {
+            return;
+        };
+        for l in s.legs.into_iter().flatten() {
+            self.by_sid.remove(&l.local_sid);
+            if let Some(conn) = l.conn {
+                self.conns.remove(&conn);
+                self.outputs.push_back(Output::Close { conn, flush: true });
+            }
+        }
+        tracing::info!(session = id.0, "session ended");
+        self.outputs
+            .push_back(Output::Event(Event::SessionEnded { session: id }));
+    }
+
+    // ----- timers ---------------------------------------------------------
+
+    /// When to call [`Engine::handle_timeout`] next.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let tick = (!self.sessions.is_empty() || !self.conns.is_empty())
+            .then(|| self.now + Duration::from_millis(250));
+        match (tick, self.pacer.next_deadline(self.now)) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Time passed: legs without progress fail, unbound connections past
+    /// the bind timeout close, paced events become due.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.now = now;
+        let mut stalled = Vec::new();
+        let limit = self.cfg.leg_timeout;
+        for (id, s) in &mut self.sessions {
+            if s.ending && s.ending_at.is_none() {
+                s.ending_at = Some(now);
+            }
+            let grace_over = s
+                .ending_at
+                .is_some_and(|t| now.saturating_duration_since(t) > limit);
+            for (i, l) in s.legs.iter().enumerate() {
+                let Some(l) = l else { continue };
+                let leg = LegId {
+                    session: *id,
+                    index: i as u32,
+                };
+                let idle = now.saturating_duration_since(l.last_progress) > limit;
+                match l.state {
+                    LegState::Connected if idle && (!l.out.is_empty() || l.awaiting()) => {
+                        stalled.push((leg, FailReason::Timeout));
+                    }
+                    // Answered but never connected; or still invited when
+                    // the sender ended `leg_timeout` ago (a late accept gets
+                    // that long after the sender's BYE).
+                    LegState::Answered if idle => stalled.push((leg, FailReason::NeverConnected)),
+                    LegState::Invited if i != 0 && grace_over => {
+                        stalled.push((leg, FailReason::NeverConnected));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        for (leg, reason) in stalled {
+            self.fail_leg(leg, reason);
+        }
+        let expired: Vec<ConnId> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| {
+                c.leg.is_none() && now.saturating_duration_since(c.opened) > self.cfg.bind_timeout
+            })
+            .map(|(&id, _)| id)
+            .collect();
+        for conn in expired {
+            self.close(conn, false);
+        }
+    }
+}
+
+/// Drops `n` written bytes from the front of a queue.
+fn advance(q: &mut VecDeque<Bytes>, n: &mut usize, len: &mut usize) {
+    while *n > 0 {
+        let Some(front) = q.front_mut() else { return };
+        let k = front.len().min(*n);
+        front.advance(k);
+        *n -= k;
+        *len = len.saturating_sub(k);
+        if front.is_empty() {
+            q.pop_front();
+        }
+    }
+}

@@ -1,0 +1,203 @@
+//! One session: an upstream leg, device legs, the content log and the
+//! conversation index over it. Handles what arrives on a leg and fills each
+//! leg's output from its cursor (`pump`).
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+
+use super::imdn::ImdnAggregator;
+use super::leg::{Leg, LegState};
+use super::log::{ContentLog, MemoryBudget};
+use super::stream::Stream;
+use super::types::{EngineConfig, FailReason, SessionId};
+use crate::msrp::encode;
+use crate::msrp::{FailureReport, Flag, Method, RequestHead, StatusCode};
+
+/// Upstream index: the leg toward the sender.
+pub(crate) const UPSTREAM: u32 = 0;
+
+const ISCOMPOSING: &[u8] = b"application/im-iscomposing+xml";
+const CPIM: &[u8] = b"message/cpim";
+
+/// An append or end marker waiting for log room (see [`Session::backlog`]).
+#[derive(Debug)]
+enum Pending {
+    Bytes { msg: u64, at: u64, data: Bytes },
+    End { origin: u32, msg: u64, flag: Flag },
+}
+
+/// What happened that the engine must turn into outputs.
+#[derive(Debug, Default)]
+pub(crate) struct Effects {
+    /// Legs that failed (the engine closes their connections, raises
+    /// events).
+    pub(crate) failed: Vec<(u32, FailReason)>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Session {
+    pub(crate) id: SessionId,
+    pub(crate) legs: Vec<Option<Leg>>,
+    pub(crate) log: ContentLog,
+    pub(crate) stream: Stream,
+    imdn: ImdnAggregator,
+    /// The sender ended (BYE or its connection closed): legs drain.
+    pub(crate) ending: bool,
+    /// When it ended: legs not connected by then get `leg_timeout` more.
+    pub(crate) ending_at: Option<std::time::Instant>,
+    /// Appends refused for lack of room (the process budget is shared with
+    /// other workers), kept in order and retried: no byte is dropped.
+    backlog: VecDeque<Pending>,
+    /// CPIM `imdn.Message-ID` of a device's message → that device, so the
+    /// sender's notifications reach only the originating device
+    /// (CPM-MLD-022/023).
+    imdn_routes: HashMap<String, u32>,
+    imdn_route_order: VecDeque<String>,
+    /// MSRP Message-ID of a device's message → that device, for REPORTs.
+    report_routes: HashMap<Bytes, u32>,
+    report_route_order: VecDeque<Bytes>,
+    max_routes: usize,
+    pub(crate) max_message_size: Option<u64>,
+    /// The fields block of the last chunk encoded (see `pump`): legs in
+    /// step share it instead of each encoding ~150 identical bytes.
+    shared: Option<(ChunkKey, Bytes)>,
+    shared_buf: BytesMut,
+    /// Where every leg's start and end lines are carved from.
+    arena: BytesMut,
+}
+
+impl Session {
+    pub(crate) fn new(id: SessionId, cfg: &EngineConfig, budget: Arc<MemoryBudget>) -> Session {
+        Session {
+            id,
+            legs: Vec::new(),
+            log: ContentLog::new(cfg.log.clone(), budget),
+            stream: Stream::default(),
+            imdn: ImdnAggregator::new(cfg.max_tracked_ids),
+            ending: false,
+            ending_at: None,
+            backlog: VecDeque::new(),
+            imdn_routes: HashMap::new(),
+            imdn_route_order: VecDeque::new(),
+            report_routes: HashMap::new(),
+            report_route_order: VecDeque::new(),
+            max_routes: cfg.max_tracked_ids,
+            max_message_size: cfg.max_message_size,
+            shared: None,
+            shared_buf: BytesMut::with_capacity(4096),
+            arena: BytesMut::new(),
+        }
+    }
+
+    pub(crate) fn leg(&self, i: u32) -> Option<&Leg> {
+        self.legs.get(i as usize)?.as_ref()
+    }
+
+    pub(crate) fn leg_mut(&mut self, i: u32) -> Option<&mut Leg> {
+        self.legs.get_mut(i as usize)?.as_mut()
+    }
+
+    /// Whether the upstream socket may be read: the log has room for a
+    /// read's worth and nothing is waiting for room already.
+    pub(crate) fn has_room(&self, read_size: usize) -> bool {
+        self.backlog.is_empty() && self.log.has_room(read_size)
+    }
+
+    // ----- responses the relay sends --------------------------------------
+
+    /// Answers a request hop by hop (RFC 4975 §7.2): To-Path is the first
+    /// URI of the request's From-Path, From-Path the relay's URI.
+    fn respond(&mut self, li: u32, head: &RequestHead, code: StatusCode) {
+        if !(head.wants_response()
+            || head.method != Method::Report
+                && !code.is_success()
+                && head.failure_report() == FailureReport::Partial)
+        {
+            return;
+        }
+        let Some(leg) = self.leg_mut(li) else { return };
+        let local = leg.local_uri.clone();
+        let to = head.from_path.first().raw().clone();
+        leg.push_encoded(|b| {
+            encode::transaction_response(b, head.tid.as_bytes(), code, None, &to, &local)
+        });
+    }
+
+    /// Frees what every reader is past, and retries the backlog.
+    pub(crate) fn release(&mut self) {
+        let min = self
+            .legs
+            .iter()
+            .flatten()
+            .filter(|l| l.state.is_reader())
+            .map(|l| l.cursor.seq)
+            .min()
+            .unwrap_or_else(|| self.stream.end_seq());
+        let off = self.stream.release_before(min, self.log.end());
+        if let Err(e) = self.log.release_before(off) {
+            tracing::warn!(session = self.id.0, error = %e, "content log release");
+        }
+        self.drain_backlog();
+    }
+
+    /// True when device leg `li` has everything it will get: the sender
+    /// ended, its cursor is at the end, its output is written and every
+    /// chunk answered (PF-LMM-BYE: BYE only after its last byte).
+    pub(crate) fn leg_drained(&self, li: u32) -> bool {
+        let Some(leg) = self.leg(li) else {
+            return false;
+        };
+        self.ending
+            && self.backlog.is_empty()
+            && leg.state == LegState::Connected
+            && leg.cursor.seq >= self.stream.end_seq()
+            && leg.out.is_empty()
+            && leg.rx.is_none()
+            && !leg.awaiting()
+    }
+
+    /// The sender is gone or said BYE: abort what it left open, drain.
+    pub(crate) fn end_upstream(&mut self) {
+        self.ending = true;
+        for msg in self.stream.open_from(UPSTREAM) {
+            self.end_message(UPSTREAM, msg, Flag::Aborted);
+        }
+    }
+
+    /// A leg stops reading: unpin its messages, and report failures the
+    /// loss causes.
+    pub(crate) fn retire_leg(&mut self, li: u32) {
+        let Some(leg) = self.leg_mut(li) else { return };
+        let msgs: Vec<u64> = leg.inflight.drain(..).flatten().map(|i| i.msg).collect();
+        leg.out.clear();
+        leg.out_len = 0;
+        leg.rx = None;
+        for msg in &msgs {
+            if let Some(m) = self.stream.msg_mut(*msg) {
+                m.pins = m.pins.saturating_sub(1);
+            }
+        }
+        if li != UPSTREAM {
+            let open: Vec<u64> = self.stream.open_from(UPSTREAM);
+            for msg in msgs.into_iter().chain(open) {
+                self.maybe_report_failure(msg, StatusCode::NO_SUCH_SESSION);
+            }
+        }
+        self.stream.release_messages();
+    }
+
+    /// Statistics for `query`.
+    pub(crate) fn live_messages(&self) -> usize {
+        self.stream.live_messages()
+    }
+}
+
+/// What makes two legs' chunks carry the same fields block: message,
+/// offset, length and the total announced in its Byte-Range.
+type ChunkKey = (u64, u64, u64, Option<u64>);
+
+mod input;
+mod pump;
+mod reports;

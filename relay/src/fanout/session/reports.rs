@@ -1,0 +1,181 @@
+//! End-to-end reports and responses (RFC 4975 §7.1.2–§7.1.4 at a B2BUA):
+//! success REPORTs aggregated to one upstream, failure REPORTs when no
+//! device can take a message, REPORTs routed back to the device whose
+//! message they concern, responses from the legs.
+
+use bytes::Bytes;
+
+use super::{Effects, Session, UPSTREAM};
+use crate::fanout::imdn::Verdict;
+use crate::fanout::leg::{LegState, RxMode};
+use crate::fanout::stream::Audience;
+use crate::fanout::types::FailReason;
+use crate::msrp::encode::{self, Report};
+use crate::msrp::{ByteRange, FailureReport, Flag, RequestHead, ResponseHead, StatusCode};
+
+impl Session {
+    pub(super) fn on_report(&mut self, li: u32, head: &RequestHead, fx: &mut Effects) {
+        let (Some(id), Some(status)) = (head.message_id.clone(), head.status.clone()) else {
+            return;
+        };
+        if li == UPSTREAM {
+            // The sender reports on a device's message: back to that device.
+            let Some(&dev) = self.report_routes.get(&id) else {
+                return;
+            };
+            let range = head.byte_range.unwrap_or(ByteRange {
+                start: 1,
+                end: None,
+                total: None,
+            });
+            self.send_report(dev, &id, range, status.code);
+            return;
+        }
+        let Some(msg) = self.stream.by_message_id(&id) else {
+            return;
+        };
+        if status.code.is_success() {
+            // CPM-MLD-024: one success REPORT per message upstream.
+            let key = String::from_utf8_lossy(&id).into_owned();
+            if self.imdn.on_success_report(&key) == Verdict::Forward {
+                let range = self.stream.msg(msg).map_or(
+                    ByteRange {
+                        start: 1,
+                        end: None,
+                        total: None,
+                    },
+                    |m| ByteRange {
+                        start: 1,
+                        end: Some(m.received),
+                        total: Some(m.received),
+                    },
+                );
+                self.send_report(UPSTREAM, &id, range, status.code);
+            }
+        } else {
+            self.leg_refused(li, msg, status.code, fx);
+        }
+    }
+
+    pub(super) fn send_report(&mut self, li: u32, id: &Bytes, range: ByteRange, code: StatusCode) {
+        let Some(leg) = self.leg_mut(li) else { return };
+        if leg.state != LegState::Connected {
+            return;
+        }
+        let mut tid = [0u8; 20];
+        let n = leg.next_tid(&mut tid);
+        leg.push_inflight(None);
+        let (to, from) = (leg.to_path.clone(), leg.local_uri.clone());
+        leg.push_encoded(|b| {
+            Report {
+                tid: &tid[..n],
+                to_path: &to,
+                from_path: &from,
+                message_id: id,
+                byte_range: range,
+                status: code,
+            }
+            .encode(b)
+        });
+    }
+
+    pub(crate) fn on_response(&mut self, li: u32, r: &ResponseHead, fx: &mut Effects) {
+        let Some(inf) = self
+            .leg_mut(li)
+            .and_then(|l| l.take_inflight(r.tid.as_bytes()))
+        else {
+            return;
+        };
+        if let Some(m) = self.stream.msg_mut(inf.msg) {
+            m.pins = m.pins.saturating_sub(1);
+        }
+        if r.code.is_success() {
+            if inf.last
+                && let Some(m) = self.stream.msg_mut(inf.msg)
+            {
+                m.delivered += 1;
+            }
+        } else if r.code == StatusCode::NO_SUCH_SESSION {
+            fx.failed.push((li, FailReason::Refused(r.code)));
+        } else {
+            self.leg_refused(li, inf.msg, r.code, fx);
+        }
+    }
+
+    /// A device refused a message: it gets no more of it; if no device can
+    /// take it any more, the sender gets a failure REPORT (§7.1.4).
+    pub(super) fn leg_refused(&mut self, li: u32, msg: u64, code: StatusCode, _fx: &mut Effects) {
+        if let Some(leg) = self.leg_mut(li)
+            && !leg.skip.contains(&msg)
+        {
+            leg.skip.push(msg);
+            if leg.current == Some(msg) {
+                leg.current = None;
+            }
+            if let Some(m) = self.stream.msg_mut(msg) {
+                m.failed += 1;
+            }
+        }
+        self.maybe_report_failure(msg, code);
+    }
+
+    pub(crate) fn maybe_report_failure(&mut self, msg: u64, code: StatusCode) {
+        let Some(m) = self.stream.msg(msg) else {
+            return;
+        };
+        if m.reported
+            || m.delivered > 0
+            || m.failure_report == FailureReport::No
+            || m.audience != Audience::AllBut(UPSTREAM)
+        {
+            return;
+        }
+        let can_still = self.legs.iter().enumerate().skip(1).any(|(_, l)| {
+            l.as_ref()
+                .is_some_and(|l| l.state.is_reader() && !l.skip.contains(&msg))
+        });
+        if can_still {
+            return;
+        }
+        let (id, received, total) = (m.message_id.clone(), m.received, m.total);
+        if let Some(m) = self.stream.msg_mut(msg) {
+            m.reported = true;
+        }
+        let range = ByteRange {
+            start: 1,
+            end: Some(received),
+            total: total.or(Some(received)),
+        };
+        self.send_report(UPSTREAM, &id, range, code);
+    }
+
+    /// The decoder refused a request whose tid it knew: answer it, and
+    /// abort the message it was streaming (a 413 mid-chunk).
+    pub(crate) fn decode_error_reply(
+        &mut self,
+        li: u32,
+        e: &crate::msrp::DecodeError,
+        code: StatusCode,
+    ) {
+        let rx = self.leg_mut(li).and_then(|l| l.rx.take());
+        if let Some(rx) = rx {
+            if let RxMode::Stream { msg, .. } = rx.mode {
+                self.end_message(li, msg, Flag::Aborted);
+            }
+            if !rx.answered {
+                self.respond(li, &rx.head, code);
+            }
+            return;
+        }
+        // The head itself was bad: answer with the leg's own paths.
+        let Some(tid) = e.transaction_id() else {
+            return;
+        };
+        let Some(leg) = self.leg_mut(li) else { return };
+        let (to, from) = (leg.to_path.clone(), leg.local_uri.clone());
+        let first = to.split(|&b| b == b' ').next().unwrap_or_default().to_vec();
+        leg.push_encoded(|b| {
+            encode::transaction_response(b, tid.as_bytes(), code, None, &first, &from)
+        });
+    }
+}
