@@ -1,14 +1,34 @@
-//! # msrp-load
-//!
-//! Load generator and demo for msrp-relay. It plays the SIP front end over
-//! the control socket and the senders and devices over real MSRP sockets,
-//! against a running relay or one it starts itself, verifies every byte a
-//! device receives and reports throughput and latency against baselines run
-//! side by side (a direct connection and a plain TCP fan-out).
-//!
-//! Its scenarios arrive with the load-tool issue; until then it says so.
+//! `msrp-load`: see the library docs and `msrp-load --help`.
 
-fn main() {
-    eprintln!("msrp-load: no scenario is implemented yet (see the load-tool issue)");
-    std::process::exit(2);
+use std::process::ExitCode;
+
+use clap::Parser;
+use msrp_load::cli::{Cli, Command};
+use msrp_load::scenario;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        Command::Relay { config } => msrp_load::relay::run_daemon(config),
+        Command::Demo(a) => scenario::demo::run(a),
+        Command::Fanout(a) => {
+            scenario::fanout::run(a).and_then(|mut r| scenario::output(&mut r, &a.common))
+        }
+        Command::Chat(a) => {
+            scenario::chat::run(a).and_then(|mut r| scenario::output(&mut r, &a.common))
+        }
+        Command::Setup(a) => {
+            scenario::setup::run(a).and_then(|mut r| scenario::output(&mut r, &a.common))
+        }
+        Command::Idle(a) => {
+            scenario::idle::run(a).and_then(|mut r| scenario::output(&mut r, &a.common))
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("msrp-load: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }

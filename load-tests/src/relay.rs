@@ -1,0 +1,210 @@
+//! The relay under test: started by the tool as a child process with a
+//! temporary configuration (`--spawn`), or one already running
+//! (`--control PATH`).
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use crate::error::{Context, LoadError, Result};
+
+/// Settings of a spawned relay.
+#[derive(Debug, Clone)]
+pub struct SpawnOpts {
+    /// `[msrp] workers` (0: one per core).
+    pub workers: usize,
+    /// More TOML appended to the generated file (e.g. `[budgets]` keys).
+    pub extra_toml: String,
+    /// `[log] filter`.
+    pub log: String,
+}
+
+impl Default for SpawnOpts {
+    fn default() -> SpawnOpts {
+        SpawnOpts {
+            workers: 0,
+            extra_toml: String::new(),
+            // Errors only: a drained shutdown logs a warning per session.
+            log: "error".into(),
+        }
+    }
+}
+
+/// A relay to drive.
+#[derive(Debug)]
+pub struct Target {
+    /// Control socket.
+    pub socket: PathBuf,
+    /// The relay's pid, when known.
+    pub pid: Option<u32>,
+    child: Option<Child>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+/// The generated configuration of a spawned relay: socket and spill
+/// files in `dir`, MSRP on an ephemeral loopback port, bounds raised so
+/// that the load, not a limit, is what is measured.
+pub fn spawn_config(dir: &Path, opts: &SpawnOpts) -> String {
+    let socket = dir.join("relay.sock");
+    format!(
+        "[control]\nsocket = {:?}\nmax-connections = 64\nmax-queued-lines = 4096\nmax-sessions = 100000\nmax-legs-per-session = 4096\n\n[msrp]\nlisten = \"127.0.0.1:0\"\nworkers = {}\n\n[log]\nfilter = {:?}\n\n{}\n",
+        socket.display().to_string(),
+        opts.workers,
+        opts.log,
+        opts.extra_toml
+    )
+}
+
+impl Target {
+    /// Runs the relay as a child process: this same executable with the
+    /// hidden `relay --config FILE` subcommand. Returns once the relay
+    /// printed its ready line.
+    pub fn spawn(opts: &SpawnOpts, wait: Duration) -> Result<Target> {
+        let dir = tempfile::Builder::new()
+            .prefix("msrp-load-")
+            .tempdir()
+            .context(|| "create a temporary directory".into())?;
+        let config = dir.path().join("relay.toml");
+        std::fs::write(&config, spawn_config(dir.path(), opts))
+            .context(|| format!("write {}", config.display()))?;
+        let exe = std::env::current_exe().context(|| "find this executable".into())?;
+        let mut child = Command::new(exe)
+            .arg("relay")
+            .arg("--config")
+            .arg(&config)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .context(|| "start the relay".into())?;
+        let pid = child.id();
+        let stdout = child.stdout.take();
+        let mut t = Target {
+            socket: dir.path().join("relay.sock"),
+            pid: Some(pid),
+            child: Some(child),
+            _dir: Some(dir),
+        };
+        let Some(stdout) = stdout else {
+            return Err(LoadError::Relay("no stdout from the relay".into()));
+        };
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut r = BufReader::new(stdout);
+            let mut line = String::new();
+            let _ = tx.send(r.read_line(&mut line).map(|_| line.clone()));
+            // Keep draining so the relay never blocks on stdout.
+            while matches!(r.read_line(&mut line), Ok(n) if n > 0) {
+                line.clear();
+            }
+        });
+        match rx.recv_timeout(wait) {
+            Ok(Ok(line)) if line.starts_with("msrp-relay ready ") => {
+                if let Some(s) = line
+                    .split_whitespace()
+                    .find_map(|w| w.strip_prefix("control="))
+                {
+                    t.socket = PathBuf::from(s);
+                }
+                Ok(t)
+            }
+            Ok(Ok(line)) => {
+                t.stop();
+                Err(LoadError::Relay(format!(
+                    "the relay did not start (said {line:?})"
+                )))
+            }
+            Ok(Err(e)) => Err(LoadError::Relay(format!(
+                "reading the relay's ready line: {e}"
+            ))),
+            Err(_) => Err(LoadError::Timeout("the relay's ready line".into())),
+        }
+    }
+
+    /// A relay already running on `socket`; its pid is learnt from the
+    /// control connection.
+    pub fn external(socket: &Path) -> Target {
+        Target {
+            socket: socket.to_owned(),
+            pid: None,
+            child: None,
+            _dir: None,
+        }
+    }
+
+    /// Whether the tool started this relay.
+    pub fn spawned(&self) -> bool {
+        self.child.is_some()
+    }
+
+    /// Stops a spawned relay: SIGTERM (it drains), a second SIGTERM after
+    /// 3 s (it exits at once), SIGKILL after 2 s more.
+    pub fn stop(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        let term = |c: &Child| {
+            if let Ok(pid) = i32::try_from(c.id()) {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGTERM,
+                );
+            }
+        };
+        term(&child);
+        for i in 0..100 {
+            if matches!(child.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            if i == 60 {
+                term(&child);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
+impl Drop for Target {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The hidden `relay` subcommand: runs the daemon in this process.
+pub fn run_daemon(config: &Path) -> Result<()> {
+    crate::sys::raise_nofile(1 << 20)?;
+    let cfg =
+        msrp_control::config::Config::load(config).map_err(|e| LoadError::Relay(e.to_string()))?;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(&cfg.log.filter))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+    msrp_control::daemon::run(&cfg).map_err(|e| LoadError::Relay(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spawn_config_parses_as_a_relay_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = SpawnOpts {
+            workers: 2,
+            extra_toml: "[pacing]\nbye-per-sec = 1000\n".into(),
+            log: "warn".into(),
+        };
+        let p = dir.path().join("c.toml");
+        std::fs::write(&p, spawn_config(dir.path(), &opts)).unwrap();
+        let cfg = msrp_control::config::Config::load(&p).unwrap();
+        assert_eq!(cfg.msrp.workers, 2);
+        assert_eq!(cfg.pacing.bye_per_sec, 1000);
+        assert_eq!(cfg.socket(), dir.path().join("relay.sock"));
+    }
+}

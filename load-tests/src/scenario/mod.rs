@@ -1,0 +1,90 @@
+//! The scenarios and what they share: the relay under test and its
+//! control connection.
+
+pub mod chat;
+pub mod demo;
+pub mod fanout;
+pub mod idle;
+pub mod setup;
+pub mod tcpfan;
+
+use std::time::Duration;
+
+use crate::cli::Common;
+use crate::control::Control;
+use crate::error::{Context, Result};
+use crate::relay::{SpawnOpts, Target};
+use crate::report::{Report, render};
+
+/// The relay under test with a subscribed control connection.
+#[derive(Debug)]
+pub struct Env {
+    /// The control connection (subscribed to every event).
+    pub ctl: Control,
+    /// The relay's pid (for CPU and memory), when known.
+    pub pid: Option<u32>,
+    /// Bound of any single wait.
+    pub timeout: Duration,
+    /// The relay (kept last: dropping it stops a spawned relay).
+    pub target: Target,
+}
+
+impl Env {
+    /// Starts a relay (or finds the running one) and connects.
+    pub fn open(c: &Common) -> Result<Env> {
+        let timeout = Duration::from_secs(c.timeout.max(1));
+        crate::sys::raise_nofile(1 << 20)?;
+        let target = match &c.control {
+            Some(p) => Target::external(p),
+            None => {
+                let extra = match &c.relay_config {
+                    Some(p) => {
+                        std::fs::read_to_string(p).context(|| format!("read {}", p.display()))?
+                    }
+                    None => String::new(),
+                };
+                Target::spawn(
+                    &SpawnOpts {
+                        workers: c.workers,
+                        extra_toml: extra,
+                        ..SpawnOpts::default()
+                    },
+                    Duration::from_secs(30),
+                )?
+            }
+        };
+        let ctl = Control::connect(&target.socket, timeout)?;
+        ctl.subscribe()?;
+        let pid = target.pid.or(ctl.relay_pid);
+        Ok(Env {
+            ctl,
+            pid,
+            timeout,
+            target,
+        })
+    }
+}
+
+/// Prints the table and writes the JSON the options ask for.
+pub fn output(rep: &mut Report, c: &Common) -> Result<()> {
+    rep.finish();
+    println!("{}", render(rep));
+    if let Some(p) = &c.json {
+        rep.write_json(p)?;
+        println!("  JSON: {}", p.display());
+    }
+    Ok(())
+}
+
+/// A progress bar on stderr (hidden when stderr is not a terminal).
+pub fn bar(len: u64, msg: &str) -> indicatif::ProgressBar {
+    let pb = indicatif::ProgressBar::new(len);
+    let style = indicatif::ProgressStyle::with_template(
+        "{msg:>24} [{bar:40}] {bytes}/{total_bytes} {bytes_per_sec}",
+    )
+    .map(|s| s.progress_chars("=> "))
+    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+    pb.set_style(style);
+    pb.set_message(msg.to_owned());
+    pb
+}
