@@ -161,6 +161,17 @@ impl H {
         self.connect_peer(leg, uri)
     }
 
+    /// Answers and connects every leg in `legs` with a device peer whose
+    /// session-id is `{pre}{i}{post}`.
+    pub(super) fn connect_devices(&mut self, legs: &[LegId], pre: &str, post: &str) -> Vec<ConnId> {
+        legs.iter()
+            .enumerate()
+            .map(|(i, &l)| {
+                self.connect_and_bind(l, &format!("msrp://d{i}.example:1/{pre}{i}{post};tcp"))
+            })
+            .collect()
+    }
+
     /// Opens a connection from a peer at `uri` to `leg` and sends the
     /// bodiless SEND that binds it (RFC 4975 §5.4).
     pub(super) fn connect_peer(&mut self, leg: LegId, uri: &str) -> ConnId {

@@ -19,11 +19,7 @@ fn file(n: usize) -> Vec<u8> {
 fn pf_lmm_send_three_devices_get_identical_bytes() {
     let mut h = H::new(cfg());
     let (_, snd, legs) = h.session(3);
-    let devs: Vec<_> = legs
-        .iter()
-        .enumerate()
-        .map(|(i, &l)| h.connect_and_bind(l, &format!("msrp://dev{i}.example:9000/d{i}x;tcp")))
-        .collect();
+    let devs = h.connect_devices(&legs, "d", "x");
     let data = file(300_000);
     h.send_file(snd, "file0001", &data, 64 * 1024);
     for d in &devs {
@@ -65,11 +61,7 @@ fn pf_lmm_bye_done_only_after_last_byte_and_paced() {
     };
     let mut h = H::new(c);
     let (sid, snd, legs) = h.session(3);
-    let devs: Vec<_> = legs
-        .iter()
-        .enumerate()
-        .map(|(i, &l)| h.connect_and_bind(l, &format!("msrp://d{i}.example:1/s{i}s;tcp")))
-        .collect();
+    let devs = h.connect_devices(&legs, "s", "s");
     h.peers.get_mut(&devs[1]).unwrap().auto_ok = false;
     h.send_file(snd, "bye00001", &file(10_000), 4_000);
     h.eng.end_session(sid, h.now).unwrap();
@@ -138,11 +130,7 @@ fn cpim_chat(id: &str, text: &str) -> Vec<u8> {
 fn cpm_mld_024_025_three_devices_one_notification_upstream() {
     let mut h = H::new(cfg());
     let (_, snd, legs) = h.session(3);
-    let devs: Vec<_> = legs
-        .iter()
-        .enumerate()
-        .map(|(i, &l)| h.connect_and_bind(l, &format!("msrp://d{i}.example:1/c{i}c;tcp")))
-        .collect();
+    let devs = h.connect_devices(&legs, "c", "c");
     let msg = h.peer_send(
         snd,
         "chat0001",
@@ -191,11 +179,7 @@ fn cpm_mld_024_025_three_devices_one_notification_upstream() {
 fn cpm_mld_007a_device_chat_mirrored_to_siblings_and_upstream() {
     let mut h = H::new(cfg());
     let (_, snd, legs) = h.session(3);
-    let devs: Vec<_> = legs
-        .iter()
-        .enumerate()
-        .map(|(i, &l)| h.connect_and_bind(l, &format!("msrp://d{i}.example:1/m{i}m;tcp")))
-        .collect();
+    let devs = h.connect_devices(&legs, "m", "m");
     let m = h.peer_send(
         devs[1],
         "frmdev01",
@@ -307,11 +291,7 @@ fn ft_maxsize_413_and_devices_see_abort() {
 fn msrp_chunk_sender_disconnect_mid_chunk_devices_see_abort() {
     let mut h = H::new(cfg());
     let (sid, snd, legs) = h.session(2);
-    let devs: Vec<_> = legs
-        .iter()
-        .enumerate()
-        .map(|(i, &l)| h.connect_and_bind(l, &format!("msrp://d{i}.example:1/x{i}x;tcp")))
-        .collect();
+    let devs = h.connect_devices(&legs, "x", "x");
     let w = h.chunk(
         snd,
         "cut00001",
@@ -417,11 +397,7 @@ fn cpm_mld_020_slow_leg_does_not_stall_others_and_log_spills() {
     c.log.memory_limit = 256 * 1024;
     let mut h = H::new(c);
     let (_, snd, legs) = h.session(3);
-    let devs: Vec<_> = legs
-        .iter()
-        .enumerate()
-        .map(|(i, &l)| h.connect_and_bind(l, &format!("msrp://d{i}.example:1/z{i}z;tcp")))
-        .collect();
+    let devs = h.connect_devices(&legs, "z", "z");
     h.peers.get_mut(&devs[2]).unwrap().paused = true;
     let data = file(4 << 20);
     h.send_file(snd, "slow0001", &data, 64 * 1024);
@@ -491,11 +467,7 @@ fn stalled_leg_fails_alone() {
 fn pf_lmm_send_zero_copy_count_1000_legs() {
     let mut h = H::new(cfg());
     let (_, snd, legs) = h.session(1000);
-    let devs: Vec<_> = legs
-        .iter()
-        .enumerate()
-        .map(|(i, &l)| h.connect_and_bind(l, &format!("msrp://d{i}.example:1/k{i}k;tcp")))
-        .collect();
+    let devs = h.connect_devices(&legs, "k", "k");
     for d in &devs {
         h.peers.get_mut(d).unwrap().paused = true;
     }
