@@ -146,18 +146,25 @@ impl H {
         (sid, conn, legs)
     }
 
-    /// Answers `leg` with a peer at `uri` (passive relay) and connects it.
-    pub(super) fn connect_and_bind(&mut self, leg: LegId, uri: &str) -> ConnId {
+    /// The front end's answer for `leg`: a peer at `uri` that connects to
+    /// the relay (relay passive).
+    pub(super) fn answer(&mut self, leg: LegId, uri: &str) {
+        let path = vec![Bytes::copy_from_slice(uri.as_bytes())];
         self.eng
             .answer(
                 leg,
                 Answer {
-                    peer_path: vec![Bytes::copy_from_slice(uri.as_bytes())],
+                    peer_path: path,
                     setup: Setup::Passive,
                 },
                 self.now,
             )
             .unwrap();
+    }
+
+    /// Answers `leg` with a peer at `uri` (passive relay) and connects it.
+    pub(super) fn connect_and_bind(&mut self, leg: LegId, uri: &str) -> ConnId {
+        self.answer(leg, uri);
         self.connect_peer(leg, uri)
     }
 

@@ -320,16 +320,7 @@ fn msrp_chunk_sender_disconnect_mid_chunk_devices_see_abort() {
 fn msrp_bind_wrong_from_path_gets_481() {
     let mut h = H::new(cfg());
     let (_, _, legs) = h.session(1);
-    h.eng
-        .answer(
-            legs[0],
-            crate::fanout::Answer {
-                peer_path: vec!["msrp://right.example:1/r;tcp".into()],
-                setup: crate::fanout::Setup::Passive,
-            },
-            h.now,
-        )
-        .unwrap();
+    h.answer(legs[0], "msrp://right.example:1/r;tcp");
     let bad = h.connect_peer(legs[0], "msrp://wrong.example:1/w;tcp");
     assert_eq!(h.peers[&bad].responses(), vec![StatusCode::NO_SUCH_SESSION]);
     assert!(h.closes.contains(&bad));
@@ -375,16 +366,7 @@ fn msrp_bind_device_connecting_before_answer_is_parked() {
     let d = h.connect_peer(legs[0], "msrp://early.example:1/e;tcp");
     assert!(h.peers[&d].responses().is_empty(), "parked, not refused");
     h.send_file(snd, "early001", &file(5000), 5000);
-    h.eng
-        .answer(
-            legs[0],
-            crate::fanout::Answer {
-                peer_path: vec!["msrp://early.example:1/e;tcp".into()],
-                setup: crate::fanout::Setup::Passive,
-            },
-            h.now,
-        )
-        .unwrap();
+    h.answer(legs[0], "msrp://early.example:1/e;tcp");
     h.run();
     assert_eq!(h.peers[&d].responses(), vec![StatusCode::OK]);
     assert_eq!(h.peers[&d].messages()[&b"early001".to_vec()].0, file(5000));
