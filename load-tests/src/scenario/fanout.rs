@@ -310,6 +310,20 @@ struct Dev {
     accepted: Option<Duration>,
 }
 
+impl Dev {
+    /// Closes the device's connection, if it has one, and returns what its
+    /// reader collected.
+    fn close(&mut self) -> Result<Option<FileSink>> {
+        match self.conn.take() {
+            Some(c) => {
+                c.shutdown();
+                Ok(Some(c.join()?.0))
+            }
+            None => Ok(None),
+        }
+    }
+}
+
 type SenderThread = JoinHandle<Result<(Duration, Conn<AckHandler>)>>;
 
 struct Sess {
@@ -582,13 +596,7 @@ pub fn run_relay(
                     && e["via-branch"] == d.branch.as_str()
                     && (e["event"] == "leg-done" || e["event"] == "leg-failed")
             });
-            let sink = match d.conn.take() {
-                Some(c) => {
-                    c.shutdown();
-                    Some(c.join()?.0)
-                }
-                None => None,
-            };
+            let sink = d.close()?;
             results.push(device_result(
                 s,
                 d,
@@ -863,13 +871,7 @@ pub fn run_baseline(mode: Mode, p: &Params, file: &Bytes, timeout: Duration) -> 
     }
     let mut results = Vec::new();
     for (s, d) in &mut devs {
-        let sink = match d.conn.take() {
-            Some(c) => {
-                c.shutdown();
-                Some(c.join()?.0)
-            }
-            None => None,
-        };
+        let sink = d.close()?;
         results.push(device_result(
             *s,
             d,

@@ -613,3 +613,39 @@ fn ft_terminate_one_transfer_ends_alone() {
             .any(|e| matches!(e, Event::UpstreamEnded { session } if *session != sessions[1].0))
     );
 }
+
+/// MSRP-ACM: the relay's outgoing connection for a leg that failed
+/// meanwhile (here: never connected in time) is closed, and the leg stays
+/// failed.
+#[test]
+fn msrp_acm_late_connect_does_not_revive_a_failed_leg() {
+    let mut h = H::new(cfg());
+    let (_, _, legs) = h.session(1);
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], 9));
+    let path = vec![bytes::Bytes::from_static(b"msrp://127.0.0.1:9/act1;tcp")];
+    let answer = crate::fanout::Answer {
+        peer_path: path,
+        setup: crate::fanout::Setup::Active(addr),
+    };
+    h.eng.answer(legs[0], answer, h.now).unwrap();
+    h.run();
+    assert!(
+        h.outputs
+            .iter()
+            .any(|o| matches!(o, Output::Connect { leg, .. } if *leg == legs[0]))
+    );
+    h.advance(Duration::from_secs(31));
+    assert!(h.events.contains(&Event::LegFailed {
+        leg: legs[0],
+        reason: FailReason::NeverConnected
+    }));
+    let late = crate::fanout::ConnId(950);
+    h.eng.handle_connected(late, legs[0], h.now);
+    h.run();
+    assert!(
+        h.outputs
+            .iter()
+            .any(|o| matches!(o, Output::Close { conn, .. } if *conn == late))
+    );
+    assert!(!h.events.contains(&Event::LegConnected { leg: legs[0] }));
+}

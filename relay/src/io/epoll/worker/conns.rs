@@ -136,20 +136,8 @@ impl Worker {
                 return self.drop_conn(id, now);
             }
         }
-        // The engine may have given up on the leg meanwhile (timeout,
-        // removal): a late connection must not revive it.
-        if self
-            .engine
-            .leg_info(leg)
-            .is_none_or(|l| l.state != "answered")
-        {
-            c.phase = Phase::Open;
-            self.ready.remove(&id);
-            if let Some(mut c) = self.conns.remove(&id) {
-                let _ = self.poll.registry().deregister(&mut c.stream);
-            }
-            return;
-        }
+        // A leg the engine gave up on meanwhile (timeout, removal) is not
+        // revived: `handle_connected` answers with `Output::Close`.
         c.phase = Phase::Open;
         self.opts.apply(&c.stream, id);
         tracing::debug!(conn = id.0, "connected");

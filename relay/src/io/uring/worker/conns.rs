@@ -194,17 +194,8 @@ impl Worker {
             tracing::info!(conn = id.0, error = %e, "connect failed");
             return self.drop_conn(id, now);
         }
-        // The engine may have given up on the leg meanwhile (timeout,
-        // removal): a late connection must not revive it.
-        if self
-            .p
-            .engine
-            .leg_info(leg)
-            .is_none_or(|l| l.state != "answered")
-        {
-            c.phase = Phase::Dying;
-            return self.settle(id);
-        }
+        // A leg the engine gave up on meanwhile (timeout, removal) is not
+        // revived: `handle_connected` answers with `Output::Close`.
         c.phase = Phase::Open;
         tracing::debug!(conn = id.0, "connected");
         self.p.engine.handle_connected(id, leg, now);
