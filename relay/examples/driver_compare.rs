@@ -8,7 +8,8 @@
 //! ```text
 //! cargo run --release --example driver_compare -- --driver uring --devices 100 \
 //!     --chunk 65536 --size 268435456 [--zc 65536] [--workers 1] \
-//!     [--buffers 128] [--multishot on|off] [--sndbuf BYTES] [--log-memory BYTES]
+//!     [--buffers 128] [--buffer-size 65536] [--multishot on|off] [--sndbuf BYTES] [--log-memory BYTES] \
+//!     [--read-ahead BYTES]
 //! ```
 //!
 //! Clients read with `readv(2)` and write with `sendto(2)` (std), so that
@@ -35,9 +36,11 @@ struct Args {
     zc: Option<usize>,
     workers: usize,
     buffers: u16,
+    buffer_size: usize,
     multishot: bool,
     sndbuf: Option<usize>,
     log_memory: Option<u64>,
+    read_ahead: Option<u64>,
 }
 
 fn args() -> Args {
@@ -49,9 +52,11 @@ fn args() -> Args {
         zc: None,
         workers: 1,
         buffers: msrp_relay::io::UringConfig::default().buffers,
+        buffer_size: msrp_relay::io::UringConfig::default().buffer_size,
         multishot: true,
         sndbuf: None,
         log_memory: None,
+        read_ahead: None,
     };
     let v: Vec<String> = std::env::args().skip(1).collect();
     for p in v.chunks(2) {
@@ -69,10 +74,12 @@ fn args() -> Args {
             "--size" => a.size = val.parse().expect("--size BYTES"),
             "--zc" => a.zc = Some(val.parse().expect("--zc BYTES")),
             "--workers" => a.workers = val.parse().expect("--workers N"),
+            "--buffer-size" => a.buffer_size = val.parse().expect("--buffer-size BYTES"),
             "--buffers" => a.buffers = val.parse().expect("--buffers N (power of two)"),
             "--multishot" => a.multishot = val != "off",
             "--sndbuf" => a.sndbuf = Some(val.parse().expect("--sndbuf BYTES")),
             "--log-memory" => a.log_memory = Some(val.parse().expect("--log-memory BYTES")),
+            "--read-ahead" => a.read_ahead = Some(val.parse().expect("--read-ahead BYTES")),
             other => panic!("unknown argument {other}"),
         }
     }
@@ -225,8 +232,12 @@ fn main() {
     cfg.engine.host = "127.0.0.1".into();
     cfg.uring.send_zc_min = a.zc;
     cfg.uring.buffers = a.buffers;
+    cfg.uring.buffer_size = a.buffer_size;
     cfg.uring.multishot = a.multishot;
     cfg.sndbuf = a.sndbuf;
+    if let Some(r) = a.read_ahead {
+        cfg.engine.read_ahead = r;
+    }
     if let Some(m) = a.log_memory {
         // A small log with no disk: the sender is read at most this far
         // ahead of the slowest leg.

@@ -112,6 +112,10 @@ impl Config {
             ..EngineConfig::default()
         };
         engine.log.memory_limit = self.budgets.session_memory_bytes;
+        engine.read_ahead = match self.budgets.read_ahead_bytes {
+            0 => u64::MAX,
+            n => n,
+        };
         engine.log.disk_limit = self.budgets.session_disk_bytes;
         engine.log.spill_dir = (!self.budgets.spill_dir.as_os_str().is_empty())
             .then(|| self.budgets.spill_dir.clone());
@@ -208,6 +212,18 @@ mod tests {
         assert_eq!(relay.engine.host, "127.0.0.1");
         assert_eq!(cfg.table(2855).unwrap().relay_port, 2855);
         assert_eq!(cfg.server().max_line, 65536);
+        assert_eq!(relay.engine.read_ahead, 1 << 20);
+    }
+
+    /// `read-ahead-bytes = 0` turns the window off: only the budgets
+    /// limit reading the sender.
+    #[test]
+    fn read_ahead_zero_means_no_window() {
+        let p = Path::new("x.toml");
+        let off = Config::parse("[budgets]\nread-ahead-bytes = 0\n", p).unwrap();
+        assert_eq!(off.relay().unwrap().engine.read_ahead, u64::MAX);
+        let set = Config::parse("[budgets]\nread-ahead-bytes = 4096\n", p).unwrap();
+        assert_eq!(set.relay().unwrap().engine.read_ahead, 4096);
     }
 
     #[test]

@@ -173,6 +173,9 @@ pub struct Budgets {
     pub session_disk_bytes: u64,
     /// Spill directory; empty: the system temporary directory.
     pub spill_dir: PathBuf,
+    /// How far the sender may be read ahead of the device legs that write
+    /// freely; 0: no window (only the budgets limit reading).
+    pub read_ahead_bytes: u64,
 }
 
 impl Default for Budgets {
@@ -182,6 +185,7 @@ impl Default for Budgets {
             session_memory_bytes: 64 << 20,
             session_disk_bytes: 1 << 30,
             spill_dir: PathBuf::new(),
+            read_ahead_bytes: 1 << 20,
         }
     }
 }

@@ -107,6 +107,9 @@ pub(crate) struct Leg {
     pub(crate) last_progress: Instant,
     /// Its paced `leg-done` event has left.
     pub(crate) done_sent: bool,
+    /// The driver found its socket full (the device reads slower than the
+    /// relay writes): it does not count for the read-ahead window.
+    pub(crate) write_blocked: bool,
 }
 
 impl Leg {
@@ -141,6 +144,7 @@ impl Leg {
             received_bytes: 0,
             last_progress: now,
             done_sent: false,
+            write_blocked: false,
         }
     }
 

@@ -138,6 +138,15 @@ impl Stream {
         self.seg_base + self.segs.len() as u64
     }
 
+    /// The content-log offset of the next byte a reader at `cur` reads;
+    /// `log_end` when it is past every segment.
+    pub(crate) fn log_offset(&self, cur: Cursor, log_end: u64) -> u64 {
+        cur.seq
+            .checked_sub(self.seg_base)
+            .and_then(|i| self.segs.get(i as usize))
+            .map_or(log_end, |s| s.log_offset + cur.off)
+    }
+
     pub(crate) fn msg(&self, id: u64) -> Option<&MsgRec> {
         self.msgs.get(id.checked_sub(self.msg_base)? as usize)
     }

@@ -92,6 +92,15 @@ pub struct EngineConfig {
     pub max_out_chunk: usize,
     /// A leg's queued output is refilled from the log below this mark.
     pub leg_low_water: usize,
+    /// Read-ahead window: the sender is not read while it is this many
+    /// bytes or more ahead of every device leg that writes freely (a leg
+    /// whose socket is full does not count; see [`Engine::set_write_blocked`]).
+    /// It keeps a relay whose own CPU is the bottleneck from filling (and
+    /// spilling) the log with data it cannot write yet; slow devices still
+    /// get the whole log budget. `u64::MAX`: only the budget limits reading.
+    ///
+    /// [`Engine::set_write_blocked`]: crate::fanout::Engine::set_write_blocked
+    pub read_ahead: u64,
     /// Largest chunk body a device may send (buffered whole, to classify
     /// IMDNs and mirror chat); above it the device gets `413`.
     pub max_device_chunk: u64,
@@ -126,6 +135,7 @@ impl Default for EngineConfig {
             },
             max_out_chunk: 256 << 10,
             leg_low_water: 256 << 10,
+            read_ahead: 1 << 20,
             max_device_chunk: 1 << 20,
             max_message_size: None,
             leg_timeout: Duration::from_secs(30),

@@ -27,9 +27,11 @@ pub struct UringConfig {
     /// Submission queue entries per worker ring (the completion queue has
     /// four times as many).
     pub entries: u32,
-    /// Provided receive buffers per worker (a power of two ≤ 32768), each
-    /// [`READ_SIZE`](crate::fanout::READ_SIZE) bytes.
+    /// Provided receive buffers per worker (a power of two ≤ 32768).
     pub buffers: u16,
+    /// Bytes per provided receive buffer (at most
+    /// [`READ_SIZE`](crate::fanout::READ_SIZE)).
+    pub buffer_size: usize,
     /// Send with `IORING_OP_SENDMSG_ZC` when a write carries a body piece
     /// of at least this many bytes; `None`: never (the default).
     pub send_zc_min: Option<usize>,
@@ -45,6 +47,7 @@ impl Default for UringConfig {
         UringConfig {
             entries: 1024,
             buffers: 128,
+            buffer_size: crate::fanout::READ_SIZE,
             send_zc_min: None,
             multishot: true,
             force_unavailable: false,

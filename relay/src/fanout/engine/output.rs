@@ -16,8 +16,10 @@ impl Engine {
     // ----- driver API: output ---------------------------------------------
 
     /// Whether the driver may read the connection now. The sender's socket
-    /// is not read while its session's log has no room (backpressure:
-    /// TCP then slows the sender); a parked connection waits.
+    /// is not read while its session's log has no room or the sender is a
+    /// read-ahead window ahead of every freely writing leg (backpressure:
+    /// TCP then slows the sender; [`EngineConfig::read_ahead`]); a parked
+    /// connection waits.
     pub fn can_read(&self, conn: ConnId) -> bool {
         let Some(c) = self.conns.get(&conn) else {
             return false;
@@ -29,7 +31,7 @@ impl Engine {
             Some(leg) if leg.is_upstream() => self
                 .sessions
                 .get(&leg.session)
-                .is_none_or(|s| s.has_room(READ_SIZE)),
+                .is_none_or(|s| s.has_room(READ_SIZE, self.cfg.read_ahead)),
             _ => true,
         }
     }
@@ -46,6 +48,28 @@ impl Engine {
             .into_iter()
             .flatten()
             .chain(leg_out.into_iter().flatten())
+    }
+
+    /// The driver's word on a connection's socket: `true` when a write
+    /// found it full (would block, or went out short), `false` once a write
+    /// went out whole or the socket is writable again. A device leg whose
+    /// socket is full is reading slower than the relay writes; it does not
+    /// hold the sender back ([`EngineConfig::read_ahead`]).
+    pub fn set_write_blocked(&mut self, conn: ConnId, blocked: bool) {
+        let Some(leg) = self.conns.get(&conn).and_then(|c| c.leg) else {
+            return;
+        };
+        let Some(l) = self
+            .sessions
+            .get_mut(&leg.session)
+            .and_then(|s| s.leg_mut(leg.index))
+        else {
+            return;
+        };
+        if l.write_blocked != blocked {
+            l.write_blocked = blocked;
+            self.dirty.insert(leg.session);
+        }
     }
 
     /// Whether anything is queued for the connection.

@@ -66,6 +66,12 @@ pub(crate) struct Session {
     shared_buf: BytesMut,
     /// Where every leg's start and end lines are carved from.
     arena: BytesMut,
+    /// The log offset of the device leg furthest ahead among those writing
+    /// freely (connected, socket not full), as of the last [`release`];
+    /// `None` when there is none. The read-ahead window counts from it.
+    ///
+    /// [`release`]: Session::release
+    front: Option<u64>,
 }
 
 impl Session {
@@ -88,6 +94,7 @@ impl Session {
             shared: None,
             shared_buf: BytesMut::with_capacity(4096),
             arena: BytesMut::new(),
+            front: None,
         }
     }
 
@@ -100,9 +107,23 @@ impl Session {
     }
 
     /// Whether the upstream socket may be read: the log has room for a
-    /// read's worth and nothing is waiting for room already.
-    pub(crate) fn has_room(&self, read_size: usize) -> bool {
-        self.backlog.is_empty() && self.log.has_room(read_size)
+    /// read's worth, nothing is waiting for room already, and the sender is
+    /// not `read_ahead` bytes or more ahead of every device leg that is
+    /// writing freely.
+    ///
+    /// The window is what keeps a relay that is itself the bottleneck (its
+    /// CPU, not the devices) from reading the sender far ahead of what it
+    /// can write: that would only fill the log, spill it, and send every
+    /// body from cold memory. Legs whose sockets are full do not count, so
+    /// slow devices still get the whole log budget and never slow the
+    /// sender or the others; when every writing leg is such a leg, or none
+    /// writes yet, only the budget limits reading.
+    pub(crate) fn has_room(&self, read_size: usize, read_ahead: u64) -> bool {
+        self.backlog.is_empty()
+            && self.log.has_room(read_size)
+            && self
+                .front
+                .is_none_or(|f| self.log.end().saturating_sub(f) < read_ahead)
     }
 
     // ----- responses the relay sends --------------------------------------
@@ -125,7 +146,8 @@ impl Session {
         });
     }
 
-    /// Frees what every reader is past, and retries the backlog.
+    /// Frees what every reader is past, notes the read-ahead front, and
+    /// retries the backlog.
     pub(crate) fn release(&mut self) {
         let min = self
             .legs
@@ -135,6 +157,17 @@ impl Session {
             .map(|l| l.cursor.seq)
             .min()
             .unwrap_or_else(|| self.stream.end_seq());
+        let end = self.log.end();
+        // Device legs only: the upstream leg (index 0) reads nothing of
+        // the sender's own content and would always look current.
+        self.front = self
+            .legs
+            .iter()
+            .skip(UPSTREAM as usize + 1)
+            .flatten()
+            .filter(|l| l.state == LegState::Connected && !l.write_blocked)
+            .map(|l| self.stream.log_offset(l.cursor, end))
+            .max();
         let off = self.stream.release_before(min, self.log.end());
         if let Err(e) = self.log.release_before(off) {
             tracing::warn!(session = self.id.0, error = %e, "content log release");

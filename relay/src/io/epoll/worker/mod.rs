@@ -231,9 +231,13 @@ impl Worker {
             }
             match wrote {
                 Write1::Wrote(n) => self.engine.consume_output(id, n, now),
-                Write1::Empty => return self.flushed(id, now),
+                Write1::Empty => {
+                    self.engine.set_write_blocked(id, false);
+                    return self.flushed(id, now);
+                }
                 Write1::WouldBlock => {
                     c.write_blocked = true;
+                    self.engine.set_write_blocked(id, true);
                     return;
                 }
                 Write1::Closed(e) => {

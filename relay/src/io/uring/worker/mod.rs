@@ -106,15 +106,14 @@ fn build_ring(cfg: &UringConfig, f: &Features) -> std::io::Result<IoUring> {
 impl Worker {
     pub(crate) fn new(p: Parts) -> std::io::Result<Worker> {
         let ring = build_ring(&p.cfg, &p.features)?;
-        let bufs = BufRing::new(p.cfg.buffers, READ_SIZE, BGID).and_then(|b| {
-            match b.register(&ring.submitter()) {
+        let bufs = BufRing::new(p.cfg.buffers, p.cfg.buffer_size.clamp(1, READ_SIZE), BGID)
+            .and_then(|b| match b.register(&ring.submitter()) {
                 Ok(()) => Some(b),
                 Err(e) => {
                     tracing::info!(error = %e, "no provided-buffer ring: receives use own buffers");
                     None
                 }
-            }
-        });
+            });
         let multishot = p.features.multishot_recv && bufs.is_some();
         let zc = p.cfg.send_zc_min.filter(|_| p.features.send_zc);
         let mut p = p;

@@ -300,6 +300,7 @@ impl Worker {
                 n if n > 0 => {
                     let n = (n as usize).min(offered);
                     c.full = n < offered;
+                    self.p.engine.set_write_blocked(id, c.full);
                     self.p.engine.consume_output(id, n, now);
                 }
                 e if -e == libc::EOPNOTSUPP && zc => {
