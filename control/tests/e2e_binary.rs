@@ -263,7 +263,14 @@ fn file_to_three_devices_one_late(io: &str) {
 /// same socket refusing to start.
 #[test]
 fn ctl_ping_and_second_instance_refused() {
-    let relay = RelayProcess::start("", "");
+    for io in support::drivers() {
+        eprintln!("msrp.io = {io}");
+        ctl_ping_and_second_instance(io);
+    }
+}
+
+fn ctl_ping_and_second_instance(io: &str) {
+    let relay = RelayProcess::start_io(io, "", "");
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_msrp-relay"))
         .args(["ctl", "--socket"])
         .arg(&relay.socket)
@@ -299,7 +306,14 @@ fn ctl_ping_and_second_instance_refused() {
 /// drain timeout, and the session ends.
 #[test]
 fn cpm_mld_008a_decline_then_orphaned_session_expires() {
-    let relay = RelayProcess::start("orphan-timeout-ms = 1\ndrain-timeout-ms = 1", "");
+    for io in support::drivers() {
+        eprintln!("msrp.io = {io}");
+        decline_then_orphaned_session_expires(io);
+    }
+}
+
+fn decline_then_orphaned_session_expires(io: &str) {
+    let relay = RelayProcess::start_io(io, "orphan-timeout-ms = 1\ndrain-timeout-ms = 1", "");
     let events = EventLog::subscribe(&relay.socket, |_| Value::Null);
     let mut fe = Control::connect(&relay.socket);
     for b in ["phone", "tablet", "pc"] {
