@@ -49,15 +49,10 @@ pub struct RelayProcess {
 }
 
 impl RelayProcess {
-    /// Starts the binary with a config that puts the socket in a temp dir
-    /// and the MSRP listener on an ephemeral port, plus `control` (more
-    /// `[control]` keys) and `extra` (other tables); returns once the relay
-    /// printed its ready line.
-    pub fn start(control: &str, extra: &str) -> RelayProcess {
-        RelayProcess::start_io("auto", control, extra)
-    }
-
-    /// [`RelayProcess::start`] with `msrp.io = io`.
+    /// Starts the binary with `msrp.io = io` and a config that puts the
+    /// socket in a temp dir and the MSRP listener on an ephemeral port, plus
+    /// `control` (more `[control]` keys) and `extra` (other tables); returns
+    /// once the relay printed its ready line.
     pub fn start_io(io: &str, control: &str, extra: &str) -> RelayProcess {
         let dir = tempfile::tempdir().unwrap();
         let socket = dir.path().join("relay.sock");
