@@ -9,7 +9,7 @@
 //! cargo run --release --example driver_compare -- --driver uring --devices 100 \
 //!     --chunk 65536 --size 268435456 [--zc 65536] [--workers 1] \
 //!     [--buffers 128] [--buffer-size 65536] [--multishot on|off] [--sndbuf BYTES] [--log-memory BYTES] \
-//!     [--read-ahead BYTES]
+//!     [--read-ahead BYTES] [--low-water BYTES]
 //! ```
 //!
 //! Clients read with `readv(2)` and write with `sendto(2)` (std), so that
@@ -41,6 +41,7 @@ struct Args {
     sndbuf: Option<usize>,
     log_memory: Option<u64>,
     read_ahead: Option<u64>,
+    low_water: Option<usize>,
 }
 
 fn args() -> Args {
@@ -57,6 +58,7 @@ fn args() -> Args {
         sndbuf: None,
         log_memory: None,
         read_ahead: None,
+        low_water: None,
     };
     let v: Vec<String> = std::env::args().skip(1).collect();
     for p in v.chunks(2) {
@@ -79,6 +81,7 @@ fn args() -> Args {
             "--multishot" => a.multishot = val != "off",
             "--sndbuf" => a.sndbuf = Some(val.parse().expect("--sndbuf BYTES")),
             "--log-memory" => a.log_memory = Some(val.parse().expect("--log-memory BYTES")),
+            "--low-water" => a.low_water = Some(val.parse().expect("--low-water BYTES")),
             "--read-ahead" => a.read_ahead = Some(val.parse().expect("--read-ahead BYTES")),
             other => panic!("unknown argument {other}"),
         }
@@ -235,6 +238,9 @@ fn main() {
     cfg.uring.buffer_size = a.buffer_size;
     cfg.uring.multishot = a.multishot;
     cfg.sndbuf = a.sndbuf;
+    if let Some(l) = a.low_water {
+        cfg.engine.leg_low_water = l;
+    }
     if let Some(r) = a.read_ahead {
         cfg.engine.read_ahead = r;
     }

@@ -26,6 +26,12 @@
 //! bounded size, so the real footprint is at most (buffer size / smallest
 //! body piece) times the charged bytes.
 //!
+//! A leg's output queue refers to the bytes it has taken from the log (up
+//! to `EngineConfig::leg_low_water` past its write position), which the log
+//! no longer counts once every reader's cursor is past them: a session's
+//! real footprint is its log's charge plus at most one low-water mark (the
+//! queues share the same `Bytes`).
+//!
 //! A piece is charged and freed as a whole: releasing in its middle moves the
 //! low-water mark (reads before it fail) but the piece stays until its last
 //! byte is released, because slicing a `Bytes` frees no memory anyway.
