@@ -66,6 +66,9 @@ pub(crate) struct Rx {
     pub(crate) answered: bool,
 }
 
+/// Transaction id digits.
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
 /// One leg.
 #[derive(Debug)]
 pub(crate) struct Leg {
@@ -84,7 +87,7 @@ pub(crate) struct Leg {
     pub(crate) setup: Setup,
     pub(crate) conn: Option<ConnId>,
     pub(crate) cursor: Cursor,
-    /// Transaction ids are `prefix` + base-36 sequence number.
+    /// Transaction ids are `prefix` + hex sequence number.
     tid_prefix: [u8; 4],
     /// Sequence number of `inflight[0]`.
     pub(crate) inflight_base: u64,
@@ -149,35 +152,33 @@ impl Leg {
     }
 
     /// A fresh transaction id for the next chunk; its sequence number is
-    /// `inflight_base + inflight.len()`.
+    /// `inflight_base + inflight.len()`. Written as `prefix` + the sequence
+    /// number in lowercase hex without leading zeros: 5 to 20 characters,
+    /// an `ident` (RFC 4975 §9).
     pub(crate) fn next_tid(&self, out: &mut [u8; 20]) -> usize {
-        let mut seq = self.inflight_base + self.inflight.len() as u64;
+        let seq = self.inflight_base + self.inflight.len() as u64;
         out[..4].copy_from_slice(&self.tid_prefix);
-        let mut digits = [0u8; 16];
-        let mut n = 0;
-        loop {
-            digits[n] = b"0123456789abcdefghijklmnopqrstuvwxyz"[(seq % 36) as usize];
-            n += 1;
-            seq /= 36;
-            if seq == 0 {
-                break;
-            }
-        }
-        for i in 0..n {
-            out[4 + i] = digits[n - 1 - i];
+        let n = (64 - (seq | 1).leading_zeros() as usize).div_ceil(4);
+        for (i, d) in out[4..4 + n].iter_mut().enumerate() {
+            *d = HEX[((seq >> (4 * (n - 1 - i))) & 0xf) as usize];
         }
         4 + n
     }
 
-    /// The sequence number a transaction id of this leg stands for.
+    /// The sequence number a transaction id of this leg stands for (only
+    /// the exact spelling `next_tid` writes).
     pub(crate) fn tid_seq(&self, tid: &[u8]) -> Option<u64> {
         let digits = tid.strip_prefix(&self.tid_prefix[..])?;
-        if digits.is_empty() || digits.len() > 12 {
+        if digits.is_empty() || digits.len() > 16 || digits.len() > 1 && digits[0] == b'0' {
             return None;
         }
         digits.iter().try_fold(0u64, |n, &d| {
-            let v = (d as char).to_digit(36)?;
-            Some(n * 36 + u64::from(v))
+            let v = match d {
+                b'0'..=b'9' => d - b'0',
+                b'a'..=b'f' => d - b'a' + 10,
+                _ => return None,
+            };
+            Some(n << 4 | u64::from(v))
         })
     }
 
@@ -255,5 +256,21 @@ mod tests {
         assert_eq!(leg.inflight_base, 2);
         assert!(leg.take_inflight(b"Qx7a0").is_none(), "answered twice");
         assert!(leg.take_inflight(b"Zzzz0").is_none(), "another leg's tid");
+        for bad in [
+            &b"Qx7a"[..],
+            b"Qx7a02",
+            b"Qx7aA",
+            b"Qx7ag",
+            b"Qx7a10000000000000000",
+        ] {
+            assert_eq!(leg.tid_seq(bad), None, "{}", String::from_utf8_lossy(bad));
+        }
+        let mut big = leg;
+        big.inflight.clear();
+        big.inflight_base = u64::MAX;
+        let n = big.next_tid(&mut buf);
+        assert_eq!(&buf[..n], b"Qx7affffffffffffffff");
+        assert!(crate::msrp::header::is_ident(&buf[..n]));
+        assert_eq!(big.tid_seq(&buf[..n]), Some(u64::MAX));
     }
 }
