@@ -110,7 +110,7 @@ pub(crate) struct Cursor {
 
 /// What a reader writes next: one outgoing chunk's body and flag. The body
 /// pieces went to the sink given to [`Stream::next_run`].
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 pub(crate) struct Run {
     pub(crate) msg: u64,
     pub(crate) msg_offset: u64,
@@ -153,6 +153,12 @@ impl Stream {
 
     pub(crate) fn msg_mut(&mut self, id: u64) -> Option<&mut MsgRec> {
         self.msgs.get_mut(id.checked_sub(self.msg_base)? as usize)
+    }
+
+    /// The message of segment `seq`.
+    pub(crate) fn msg_at(&self, seq: u64) -> Option<u64> {
+        let seg = self.segs.get(seq.checked_sub(self.seg_base)? as usize)?;
+        Some(seg.msg)
     }
 
     /// The open message `message_id` from `origin`, or a new one.

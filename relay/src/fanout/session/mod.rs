@@ -60,11 +60,11 @@ pub(crate) struct Session {
     report_route_order: VecDeque<Bytes>,
     max_routes: usize,
     pub(crate) max_message_size: Option<u64>,
-    /// The fields block of the last chunk encoded (see `pump`): legs in
-    /// step share it instead of each encoding ~150 identical bytes.
-    shared: Option<(ChunkKey, Bytes)>,
-    shared_buf: BytesMut,
-    /// Where every leg's start and end lines are carved from.
+    /// The header fields of the last chunk encoded, and the last run read
+    /// (see `pump`): legs in step reuse them.
+    fields: pump::Fields,
+    runs: pump::RunCache,
+    /// Where every leg's own head and end-line are carved from.
     arena: BytesMut,
     /// The log offset of the device leg furthest ahead among those writing
     /// freely (connected, socket not full), as of the last [`release`];
@@ -91,8 +91,8 @@ impl Session {
             report_route_order: VecDeque::new(),
             max_routes: cfg.max_tracked_ids,
             max_message_size: cfg.max_message_size,
-            shared: None,
-            shared_buf: BytesMut::with_capacity(4096),
+            fields: pump::Fields::default(),
+            runs: pump::RunCache::default(),
             arena: BytesMut::new(),
             front: None,
         }
@@ -149,6 +149,8 @@ impl Session {
     /// Frees what every reader is past, notes the read-ahead front, and
     /// retries the backlog.
     pub(crate) fn release(&mut self) {
+        // The run shared by legs in step pins log memory: not past a pass.
+        self.runs.clear();
         let min = self
             .legs
             .iter()
@@ -226,10 +228,6 @@ impl Session {
         self.stream.live_messages()
     }
 }
-
-/// What makes two legs' chunks carry the same fields block: message,
-/// offset, length and the total announced in its Byte-Range.
-type ChunkKey = (u64, u64, u64, Option<u64>);
 
 mod input;
 mod pump;

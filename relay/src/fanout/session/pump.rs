@@ -1,15 +1,102 @@
 //! Output: filling a leg's queue from its cursor, one chunk at a time, as
-//! `[start line + paths, shared fields, shared body…, end-line]`.
+//! `[head, shared body…, end-line]`.
+//!
+//! Legs in step (at the same cursor) send the same chunk: the run read from
+//! the index and the log, and the chunk's header fields, are computed for
+//! the first of them and reused by the others ([`RunCache`], [`Fields`]).
+//! What is a leg's own (its transaction id and paths) is written into the
+//! session's arena; the body is the log's own `Bytes`, never copied.
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 
 use super::Session;
-use crate::fanout::leg::{Inflight, LegState};
-use crate::fanout::log::LogError;
-use crate::fanout::stream::MsgState;
+use crate::fanout::leg::{Inflight, Leg, LegState};
+use crate::fanout::log::{ContentLog, LogError};
+use crate::fanout::stream::{Cursor, MsgState, Run, Stream};
 use crate::fanout::types::EngineConfig;
 use crate::msrp::encode::SendHead;
 use crate::msrp::{ByteRange, FailureReport, Flag};
+
+/// The last run read for a leg, reused by every leg that stands at the same
+/// cursor while the index has not grown (a run is the same for every leg
+/// that wants its message; see [`RunCache::take`]).
+#[derive(Debug, Default)]
+pub(crate) struct RunCache {
+    start: Cursor,
+    end_seq: u64,
+    after: Cursor,
+    run: Option<Run>,
+    /// The run's body pieces (slices of the log's `Bytes`).
+    body: Vec<Bytes>,
+}
+
+impl RunCache {
+    /// Forgets the run (it pins log memory while held).
+    pub(crate) fn clear(&mut self) {
+        self.run = None;
+        self.body.clear();
+    }
+
+    /// The next run for leg `li` at its cursor, its body in `self.body`;
+    /// advances the cursor. `None`: nothing is ready for the leg.
+    fn take(
+        &mut self,
+        stream: &Stream,
+        log: &mut ContentLog,
+        leg: &mut Leg,
+        li: u32,
+        max: usize,
+    ) -> Result<Option<Run>, LogError> {
+        let start = leg.cursor;
+        let end_seq = stream.end_seq();
+        if let Some(run) = self.run
+            && self.start == start
+            && self.end_seq == end_seq
+            && stream.msg(run.msg).is_some_and(|m| m.audience.includes(li))
+            && !leg.skip.contains(&run.msg)
+        {
+            leg.cursor = self.after;
+            return Ok(Some(run));
+        }
+        self.clear();
+        let body = &mut self.body;
+        let run = stream.next_run(&mut leg.cursor, li, &leg.skip, max, log, &mut |p| {
+            body.push(p)
+        });
+        let run = match run {
+            Ok(Some(run)) => run,
+            other => {
+                self.clear();
+                return other;
+            }
+        };
+        // Reusable when it starts at the cursor: no segment was skipped as
+        // not addressed to this leg, so what it read does not depend on
+        // the leg beyond its wanting this message.
+        if stream.msg_at(start.seq) == Some(run.msg) {
+            *self = RunCache {
+                start,
+                end_seq,
+                after: leg.cursor,
+                run: Some(run),
+                body: std::mem::take(&mut self.body),
+            };
+        }
+        Ok(Some(run))
+    }
+}
+
+/// What makes two legs' chunks carry the same header fields: message,
+/// offset, length and the total announced in its Byte-Range.
+type ChunkKey = (u64, u64, u64, Option<u64>);
+
+/// The header fields of the last chunk encoded (`Message-ID` … the blank
+/// line): legs in step copy them instead of each encoding them again.
+#[derive(Debug, Default)]
+pub(crate) struct Fields {
+    key: Option<ChunkKey>,
+    buf: BytesMut,
+}
 
 impl Session {
     // ----- output ---------------------------------------------------------
@@ -20,8 +107,8 @@ impl Session {
             legs,
             stream,
             log,
-            shared,
-            shared_buf,
+            fields,
+            runs,
             arena,
             ..
         } = self;
@@ -32,97 +119,71 @@ impl Session {
             return Ok(());
         }
         while leg.out_len < cfg.leg_low_water && leg.cursor.seq < stream.end_seq() {
-            // A chunk goes out as [start line + paths, fields, body…,
-            // end-line]: the start line, paths and end-line are the leg's
-            // own (~150 bytes, carved from the session's arena), the fields
-            // are shared by every leg sending the same chunk, the body is
-            // the log's own `Bytes`.
-            let slot = leg.out.len();
-            leg.out.push_back(Bytes::new());
-            leg.out.push_back(Bytes::new());
-            let out = &mut leg.out;
-            let mut body_len = 0;
-            let run = stream.next_run(
-                &mut leg.cursor,
-                li,
-                &leg.skip,
-                cfg.max_out_chunk,
-                log,
-                &mut |p| {
-                    body_len += p.len();
-                    out.push_back(p);
-                },
-            );
-            let run = match run {
-                Ok(Some(run)) => run,
-                Ok(None) => {
-                    leg.out.truncate(slot);
-                    break;
-                }
-                Err(e) => {
-                    leg.out.truncate(slot);
-                    return Err(e);
-                }
+            let Some(run) = runs.take(stream, log, leg, li, cfg.max_out_chunk)? else {
+                break;
             };
             let Some(m) = stream.msg_mut(run.msg) else {
-                leg.out.truncate(slot);
                 continue;
             };
             let flag = run.end.unwrap_or(Flag::More);
             if flag == Flag::Aborted && run.len == 0 && leg.current != Some(run.msg) {
                 // Aborted before this leg saw a byte of it: nothing to say.
-                leg.out.truncate(slot);
                 continue;
             }
             let total = m
                 .total
                 .or((m.state == MsgState::Complete).then_some(m.received));
             let key = (run.msg, run.msg_offset, run.len, total);
-            let fields = match shared {
-                Some((k, b)) if *k == key => b.clone(),
-                _ => {
-                    SendHead {
-                        tid: b"",
-                        to_path: b"",
-                        from_path: b"",
-                        message_id: &m.message_id,
-                        byte_range: Some(ByteRange {
-                            start: run.msg_offset + 1,
-                            end: Some(run.msg_offset + run.len),
-                            total,
-                        }),
-                        success_report: m.success_report.then_some(true),
-                        failure_report: (m.failure_report != FailureReport::Yes)
-                            .then_some(m.failure_report),
-                        content_type: m.content_type.as_deref(),
-                        extra: &m.extra,
-                    }
-                    .encode_fields(shared_buf);
-                    let b = shared_buf.split().freeze();
-                    *shared = Some((key, b.clone()));
-                    b
+            if fields.key != Some(key) {
+                fields.buf.clear();
+                SendHead {
+                    tid: b"",
+                    to_path: b"",
+                    from_path: b"",
+                    message_id: &m.message_id,
+                    byte_range: Some(ByteRange {
+                        start: run.msg_offset + 1,
+                        end: Some(run.msg_offset + run.len),
+                        total,
+                    }),
+                    success_report: m.success_report.then_some(true),
+                    failure_report: (m.failure_report != FailureReport::Yes)
+                        .then_some(m.failure_report),
+                    content_type: m.content_type.as_deref(),
+                    extra: &m.extra,
                 }
-            };
-            // The leg's own bytes: `MSRP <tid> SEND` CRLF and the end-line,
-            // composed on the stack and carved from the session's arena
-            // (one allocation shared by every leg's lines).
+                .encode_fields(&mut fields.buf);
+                fields.key = Some(key);
+            }
+            // The leg's own bytes, one piece before the body and one after:
+            // `MSRP <tid> SEND` CRLF, its paths, the chunk's fields; then
+            // the end-line (after the CRLF that closes a body). Both are
+            // carved from the session's arena (no allocation per leg).
             let mut tid = [0u8; 20];
             let n = leg.next_tid(&mut tid);
-            let mut lines = [0u8; 96];
-            let (lead, end) = compose_lines(&mut lines, &tid[..n], flag, m.content_type.is_some());
-            let need = end + leg.paths.len();
+            let lines = Lines::new(&tid, n, flag, m.content_type.is_some());
+            let (start, end) = (lines.start(), lines.end());
+            let head_len = start.len() + leg.paths.len() + fields.buf.len();
+            let need = head_len + end.len();
             if arena.capacity() - arena.len() < need {
                 arena.reserve(ARENA.max(need));
             }
-            arena.extend_from_slice(&lines[..lead]);
+            arena.extend_from_slice(start);
             arena.extend_from_slice(&leg.paths);
-            arena.extend_from_slice(&lines[lead..end]);
-            let mut own = arena.split().freeze();
-            let head = own.split_to(lead + leg.paths.len());
-            leg.out_len += head.len() + fields.len() + body_len + own.len();
-            leg.out[slot] = head;
-            leg.out[slot + 1] = fields;
-            leg.out.push_back(own);
+            arena.extend_from_slice(&fields.buf);
+            arena.extend_from_slice(end);
+            let mut end = arena.split().freeze();
+            let head = end.split_to(head_len);
+            leg.out_len += need + run.len as usize;
+            leg.out.push_back(head);
+            for p in &runs.body {
+                leg.out.push_back(p.clone());
+            }
+            leg.out.push_back(end);
+            if runs.run.is_none() {
+                // Read for this leg alone: drop the pieces now.
+                runs.body.clear();
+            }
             let wants = m.failure_report == FailureReport::Yes;
             leg.push_inflight(wants.then_some(Inflight {
                 msg: run.msg,
@@ -143,25 +204,47 @@ impl Session {
 /// Bytes reserved at a time for the leg lines arena.
 const ARENA: usize = 64 * 1024;
 
-/// Writes `MSRP <tid> SEND` CRLF and then the end-line (with the CRLF that
-/// closes a body when `after_body`) into `buf`; returns where the start
-/// line ends and where the end-line ends. `tid` is at most 20 bytes, so
-/// both fit in 96.
-fn compose_lines(buf: &mut [u8; 96], tid: &[u8], flag: Flag, after_body: bool) -> (usize, usize) {
-    let mut at = 0;
-    let mut put = |b: &[u8]| {
-        buf[at..at + b.len()].copy_from_slice(b);
-        at += b.len();
-    };
-    put(b"MSRP ");
-    put(tid);
-    put(b" SEND\r\n");
-    let lead = 5 + tid.len() + 7;
-    if after_body {
-        put(b"\r\n");
+/// A chunk's start line `MSRP <tid> SEND` CRLF and its end-line (with the
+/// CRLF that closes a body when there is one), composed on the stack with
+/// fixed-size copies.
+struct Lines {
+    buf: [u8; 64],
+    lead: usize,
+    len: usize,
+}
+
+impl Lines {
+    /// `tid[..n]` is the transaction id (`n` ≤ 20).
+    #[inline(always)]
+    fn new(tid: &[u8; 20], n: usize, flag: Flag, after_body: bool) -> Lines {
+        let mut buf = [0u8; 64];
+        let n = n.min(20);
+        buf[..5].copy_from_slice(b"MSRP ");
+        buf[5..25].copy_from_slice(tid);
+        let lead = 5 + n + 7;
+        buf[5 + n..lead].copy_from_slice(b" SEND\r\n");
+        let mut at = lead;
+        if after_body {
+            buf[at..at + 2].copy_from_slice(b"\r\n");
+            at += 2;
+        }
+        buf[at..at + 7].copy_from_slice(b"-------");
+        at += 7;
+        buf[at..at + 20].copy_from_slice(tid);
+        at += n;
+        buf[at..at + 3].copy_from_slice(&[flag.as_byte(), b'\r', b'\n']);
+        Lines {
+            buf,
+            lead,
+            len: at + 3,
+        }
     }
-    put(b"-------");
-    put(tid);
-    put(&[flag.as_byte(), b'\r', b'\n']);
-    (lead, lead + usize::from(after_body) * 2 + 7 + tid.len() + 3)
+
+    fn start(&self) -> &[u8] {
+        &self.buf[..self.lead]
+    }
+
+    fn end(&self) -> &[u8] {
+        &self.buf[self.lead..self.len]
+    }
 }
