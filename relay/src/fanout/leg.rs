@@ -69,11 +69,48 @@ pub(crate) struct Rx {
 /// Transaction id digits.
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
-/// One leg.
+/// One leg. The fields used to queue output come first and the rest is
+/// boxed in [`LegCold`], so that fanning a chunk out to many legs touches
+/// few cache lines of each.
 #[derive(Debug)]
 pub(crate) struct Leg {
-    pub(crate) label: String,
     pub(crate) state: LegState,
+    pub(crate) cursor: Cursor,
+    pub(crate) out_len: usize,
+    /// Queued output: whole messages as `[head, body pieces…, end-line]`.
+    pub(crate) out: VecDeque<Bytes>,
+    /// Sequence number of `inflight[0]`.
+    pub(crate) inflight_base: u64,
+    /// Chunks awaiting responses, by sequence number (None: answered out of
+    /// order already, or sent without wanting a response).
+    pub(crate) inflight: VecDeque<Option<Inflight>>,
+    /// `To-Path: …` CRLF `From-Path: …` CRLF for this leg, encoded once.
+    pub(crate) paths: Bytes,
+    /// Messages this leg refused (error response): not sent further.
+    pub(crate) skip: Vec<u64>,
+    /// The message whose chunks are under way to this leg (its last chunk
+    /// had `+`): an abort of it must reach the leg as `#`.
+    pub(crate) current: Option<u64>,
+    pub(crate) delivered_bytes: u64,
+    /// Body bytes received from the peer.
+    pub(crate) received_bytes: u64,
+    /// Transaction ids are `prefix` + hex sequence number.
+    tid_prefix: [u8; 4],
+    pub(crate) rx: Option<Rx>,
+    pub(crate) conn: Option<ConnId>,
+    pub(crate) last_progress: Instant,
+    /// Its paced `leg-done` event has left.
+    pub(crate) done_sent: bool,
+    /// The driver found its socket full (the device reads slower than the
+    /// relay writes): it does not count for the read-ahead window.
+    pub(crate) write_blocked: bool,
+    pub(crate) cold: Box<LegCold>,
+}
+
+/// What a leg needs only to be set up, to answer and to report.
+#[derive(Debug)]
+pub(crate) struct LegCold {
+    pub(crate) label: String,
     /// The relay's URI for this leg (`From-Path` of what it sends).
     pub(crate) local_uri: Bytes,
     /// The session-id part of `local_uri`.
@@ -82,37 +119,8 @@ pub(crate) struct Leg {
     pub(crate) peer_path: Vec<MsrpUri>,
     /// `peer_path` as one header value.
     pub(crate) to_path: Bytes,
-    /// `To-Path: …` CRLF `From-Path: …` CRLF for this leg, encoded once.
-    pub(crate) paths: Bytes,
     pub(crate) setup: Setup,
-    pub(crate) conn: Option<ConnId>,
-    pub(crate) cursor: Cursor,
-    /// Transaction ids are `prefix` + hex sequence number.
-    tid_prefix: [u8; 4],
-    /// Sequence number of `inflight[0]`.
-    pub(crate) inflight_base: u64,
-    /// Chunks awaiting responses, by sequence number (None: answered out of
-    /// order already, or sent without wanting a response).
-    pub(crate) inflight: VecDeque<Option<Inflight>>,
-    /// Messages this leg refused (error response): not sent further.
-    pub(crate) skip: Vec<u64>,
-    /// The message whose chunks are under way to this leg (its last chunk
-    /// had `+`): an abort of it must reach the leg as `#`.
-    pub(crate) current: Option<u64>,
-    pub(crate) rx: Option<Rx>,
-    /// Queued output: whole messages as `[head, body pieces…, end-line]`.
-    pub(crate) out: VecDeque<Bytes>,
-    pub(crate) out_len: usize,
     pub(crate) head_buf: BytesMut,
-    pub(crate) delivered_bytes: u64,
-    /// Body bytes received from the peer.
-    pub(crate) received_bytes: u64,
-    pub(crate) last_progress: Instant,
-    /// Its paced `leg-done` event has left.
-    pub(crate) done_sent: bool,
-    /// The driver found its socket full (the device reads slower than the
-    /// relay writes): it does not count for the read-ahead window.
-    pub(crate) write_blocked: bool,
 }
 
 impl Leg {
@@ -124,30 +132,32 @@ impl Leg {
         now: Instant,
     ) -> Leg {
         Leg {
-            label,
             state: LegState::Invited,
-            local_uri,
-            local_sid,
-            peer_path: Vec::new(),
-            to_path: Bytes::new(),
-            paths: Bytes::new(),
-            setup: Setup::Passive,
-            conn: None,
             cursor: Cursor::default(),
-            tid_prefix,
+            out_len: 0,
+            out: VecDeque::new(),
             inflight_base: 0,
             inflight: VecDeque::new(),
+            paths: Bytes::new(),
             skip: Vec::new(),
             current: None,
-            rx: None,
-            out: VecDeque::new(),
-            out_len: 0,
-            head_buf: BytesMut::with_capacity(4096),
             delivered_bytes: 0,
             received_bytes: 0,
+            tid_prefix,
+            rx: None,
+            conn: None,
             last_progress: now,
             done_sent: false,
             write_blocked: false,
+            cold: Box::new(LegCold {
+                label,
+                local_uri,
+                local_sid,
+                peer_path: Vec::new(),
+                to_path: Bytes::new(),
+                setup: Setup::Passive,
+                head_buf: BytesMut::with_capacity(4096),
+            }),
         }
     }
 
@@ -204,8 +214,8 @@ impl Leg {
 
     /// Encodes into the leg's head buffer and queues the result.
     pub(crate) fn push_encoded(&mut self, f: impl FnOnce(&mut BytesMut)) {
-        f(&mut self.head_buf);
-        let b = self.head_buf.split().freeze();
+        f(&mut self.cold.head_buf);
+        let b = self.cold.head_buf.split().freeze();
         self.push_out(b);
     }
 

@@ -61,7 +61,7 @@ impl Engine {
         let mut tid = [0u8; 20];
         let n = l.next_tid(&mut tid);
         l.push_inflight(None);
-        let (to, from) = (l.to_path.clone(), l.local_uri.clone());
+        let (to, from) = (l.cold.to_path.clone(), l.cold.local_uri.clone());
         let mid: [u8; 10] = random_bytes();
         let mid: Vec<u8> = mid.iter().map(|b| ALNUM[*b as usize % 62]).collect();
         l.push_encoded(|b| {
@@ -264,13 +264,13 @@ impl Engine {
                 }
                 return None;
             }
-            LegState::Answered if l.conn.is_none() && l.setup == Setup::Passive => {}
+            LegState::Answered if l.conn.is_none() && l.cold.setup == Setup::Passive => {}
             _ => {
                 self.refuse(conn, head, StatusCode::NO_SUCH_SESSION);
                 return None;
             }
         }
-        let expected = l.peer_path.last();
+        let expected = l.cold.peer_path.last();
         if expected.is_none_or(|p| p != head.from_path.last()) {
             tracing::info!(
                 conn = conn.0,
@@ -387,7 +387,7 @@ impl Engine {
         if matches!(l.state, LegState::Failed(_)) {
             return;
         }
-        tracing::info!(session = leg.session.0, leg = leg.index, label = %l.label, %reason, "leg failed");
+        tracing::info!(session = leg.session.0, leg = leg.index, label = %l.cold.label, %reason, "leg failed");
         l.state = LegState::Failed(reason.clone());
         let conn = l.conn.take();
         s.retire_leg(leg.index);

@@ -236,7 +236,7 @@ impl Engine {
     /// The relay's own MSRP URI on a leg (for the SDP `a=path`).
     pub fn local_uri(&self, leg: LegId) -> Option<String> {
         let l = self.sessions.get(&leg.session)?.leg(leg.index)?;
-        Some(String::from_utf8_lossy(&l.local_uri).into_owned())
+        Some(String::from_utf8_lossy(&l.cold.local_uri).into_owned())
     }
 
     /// The peer answered: its path, and who connects. A device accepted
@@ -262,12 +262,12 @@ impl Engine {
             return Err(EngineError::AlreadyAnswered);
         }
         l.state = LegState::Answered;
-        l.peer_path = path;
+        l.cold.peer_path = path;
         let mut paths = bytes::BytesMut::new();
-        encode::paths(&mut paths, &to_path, &l.local_uri);
+        encode::paths(&mut paths, &to_path, &l.cold.local_uri);
         l.paths = paths.freeze();
-        l.to_path = to_path;
-        l.setup = answer.setup;
+        l.cold.to_path = to_path;
+        l.cold.setup = answer.setup;
         l.last_progress = now;
         if let Setup::Active(addr) = answer.setup {
             self.outputs.push_back(Output::Connect { leg, addr });
@@ -299,7 +299,7 @@ impl Engine {
             .get_mut(leg.index as usize)
             .and_then(Option::take)
             .ok_or(EngineError::NoLeg)?;
-        self.by_sid.remove(&l.local_sid);
+        self.by_sid.remove(&l.cold.local_sid);
         self.pacer.cancel(&leg);
         if let Some(conn) = l.conn {
             self.conns.remove(&conn);
@@ -345,7 +345,7 @@ impl Engine {
         let l = self.sessions.get(&leg.session)?.leg(leg.index)?;
         Some(LegInfo {
             leg,
-            label: l.label.clone(),
+            label: l.cold.label.clone(),
             state: match &l.state {
                 LegState::Invited => "invited".into(),
                 LegState::Answered => "answered".into(),
@@ -353,7 +353,7 @@ impl Engine {
                 LegState::Done => "done".into(),
                 LegState::Failed(r) => format!("failed: {r}"),
             },
-            local_uri: String::from_utf8_lossy(&l.local_uri).into_owned(),
+            local_uri: String::from_utf8_lossy(&l.cold.local_uri).into_owned(),
             bytes: l.delivered_bytes,
             received: l.received_bytes,
             queued: l.out_len,

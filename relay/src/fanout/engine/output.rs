@@ -9,7 +9,7 @@ use bytes::{Buf, Bytes};
 
 use super::{Engine, READ_SIZE};
 use crate::fanout::leg::LegState;
-use crate::fanout::session::UPSTREAM;
+use crate::fanout::session::{PassMarks, UPSTREAM};
 use crate::fanout::types::*;
 
 impl Engine {
@@ -125,7 +125,7 @@ impl Engine {
         };
         let bytes = l.delivered_bytes;
         l.done_sent = true;
-        tracing::info!(session = leg.session.0, leg = leg.index, label = %l.label, bytes, "leg done");
+        tracing::info!(session = leg.session.0, leg = leg.index, label = %l.cold.label, bytes, "leg done");
         self.outputs
             .push_back(Output::Event(Event::LegDone { leg, bytes }));
         self.dirty.insert(leg.session);
@@ -137,6 +137,7 @@ impl Engine {
             let Some(s) = self.sessions.get_mut(&id) else {
                 continue;
             };
+            let mut marks = PassMarks::default();
             for li in 0..s.legs.len() as u32 {
                 if let Err(e) = s.pump(li, &self.cfg) {
                     tracing::error!(session = id.0, error = %e, "content log read");
@@ -150,8 +151,9 @@ impl Engine {
                         index: li,
                     });
                 }
+                s.mark(li, &mut marks);
             }
-            s.release();
+            s.release(marks);
             self.maybe_end(id);
         }
     }
@@ -178,7 +180,7 @@ impl Engine {
             return;
         };
         for l in s.legs.into_iter().flatten() {
-            self.by_sid.remove(&l.local_sid);
+            self.by_sid.remove(&l.cold.local_sid);
             if let Some(conn) = l.conn {
                 self.conns.remove(&conn);
                 self.outputs.push_back(Output::Close { conn, flush: true });

@@ -15,6 +15,17 @@ use super::types::{EngineConfig, FailReason, SessionId};
 use crate::msrp::encode;
 use crate::msrp::{FailureReport, Flag, Method, RequestHead, StatusCode};
 
+/// What [`Session::release`] needs to know of every leg, gathered by
+/// [`Session::mark`] during a pass over them.
+#[derive(Debug, Default)]
+pub(crate) struct PassMarks {
+    /// The lowest cursor (segment) of a leg still reading.
+    min_reader: Option<u64>,
+    /// The log offset of the device leg furthest ahead among those writing
+    /// freely.
+    front: Option<u64>,
+}
+
 /// Upstream index: the leg toward the sender.
 pub(crate) const UPSTREAM: u32 = 0;
 
@@ -139,37 +150,36 @@ impl Session {
             return;
         }
         let Some(leg) = self.leg_mut(li) else { return };
-        let local = leg.local_uri.clone();
+        let local = leg.cold.local_uri.clone();
         let to = head.from_path.first().raw().clone();
         leg.push_encoded(|b| {
             encode::transaction_response(b, head.tid.as_bytes(), code, None, &to, &local)
         });
     }
 
-    /// Frees what every reader is past, notes the read-ahead front, and
-    /// retries the backlog.
-    pub(crate) fn release(&mut self) {
-        // The run shared by legs in step pins log memory: not past a pass.
-        self.runs.clear();
-        let min = self
-            .legs
-            .iter()
-            .flatten()
-            .filter(|l| l.state.is_reader())
-            .map(|l| l.cursor.seq)
-            .min()
-            .unwrap_or_else(|| self.stream.end_seq());
-        let end = self.log.end();
+    /// Notes leg `li` for [`release`](Session::release), in the pass that
+    /// pumps it (while the leg is at hand, not in a second pass).
+    pub(crate) fn mark(&self, li: u32, marks: &mut PassMarks) {
+        let Some(l) = self.leg(li) else { return };
+        if l.state.is_reader() {
+            let seq = l.cursor.seq;
+            marks.min_reader = Some(marks.min_reader.map_or(seq, |m| m.min(seq)));
+        }
         // Device legs only: the upstream leg (index 0) reads nothing of
         // the sender's own content and would always look current.
-        self.front = self
-            .legs
-            .iter()
-            .skip(UPSTREAM as usize + 1)
-            .flatten()
-            .filter(|l| l.state == LegState::Connected && !l.write_blocked)
-            .map(|l| self.stream.log_offset(l.cursor, end))
-            .max();
+        if li != UPSTREAM && l.state == LegState::Connected && !l.write_blocked {
+            let off = self.stream.log_offset(l.cursor, self.log.end());
+            marks.front = Some(marks.front.map_or(off, |f| f.max(off)));
+        }
+    }
+
+    /// Frees what every reader is past, notes the read-ahead front, and
+    /// retries the backlog. `marks` holds every leg (see [`Session::mark`]).
+    pub(crate) fn release(&mut self, marks: PassMarks) {
+        // The run shared by legs in step pins log memory: not past a pass.
+        self.runs.clear();
+        let min = marks.min_reader.unwrap_or_else(|| self.stream.end_seq());
+        self.front = marks.front;
         let off = self.stream.release_before(min, self.log.end());
         if let Err(e) = self.log.release_before(off) {
             tracing::warn!(session = self.id.0, error = %e, "content log release");

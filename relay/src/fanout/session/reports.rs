@@ -65,7 +65,7 @@ impl Session {
         let mut tid = [0u8; 20];
         let n = leg.next_tid(&mut tid);
         leg.push_inflight(None);
-        let (to, from) = (leg.to_path.clone(), leg.local_uri.clone());
+        let (to, from) = (leg.cold.to_path.clone(), leg.cold.local_uri.clone());
         leg.push_encoded(|b| {
             Report {
                 tid: &tid[..n],
@@ -172,7 +172,7 @@ impl Session {
             return;
         };
         let Some(leg) = self.leg_mut(li) else { return };
-        let (to, from) = (leg.to_path.clone(), leg.local_uri.clone());
+        let (to, from) = (leg.cold.to_path.clone(), leg.cold.local_uri.clone());
         let first = to.split(|&b| b == b' ').next().unwrap_or_default().to_vec();
         leg.push_encoded(|b| {
             encode::transaction_response(b, tid.as_bytes(), code, None, &first, &from)
