@@ -1,6 +1,7 @@
 //! Deterministic engine tests: no sockets, time driven by hand.
 
 mod harness;
+mod in_step;
 mod read_ahead;
 
 use std::time::Duration;
