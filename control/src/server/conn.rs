@@ -1,13 +1,16 @@
-//! One control connection: a reader thread that decodes and executes
-//! requests in order, and a writer thread that drains its outbox.
+//! One control connection: a reader thread that decodes and executes the
+//! requests of each read in order and then writes their replies (and the
+//! events queued meanwhile) with one write, and a writer thread that
+//! writes events pushed while the reader is idle ([`super::outbox`]).
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 use std::time::Instant;
 
 use super::Shared;
-use super::hub::{Outbox, lock};
+use super::hub::lock;
+use super::outbox::Outbox;
 use crate::protocol::{Command, LineSplitter, ReplyBody, decode_request, encode_reply};
 use crate::table::ConnId;
 
@@ -49,10 +52,8 @@ pub(crate) fn serve(shared: Arc<Shared>, stream: UnixStream, id: ConnId) {
 }
 
 fn write_loop(outbox: &Outbox, mut stream: UnixStream) {
-    while let Some(batch) = outbox.next_batch() {
-        if let Err(e) = stream.write_all(batch.as_bytes()) {
-            tracing::debug!(error = %e, "control connection write failed");
-            outbox.abort();
+    while let Some(bytes) = outbox.writer_next() {
+        if !outbox.write(&mut stream, bytes, true) {
             return;
         }
     }
@@ -62,7 +63,14 @@ fn write_loop(outbox: &Outbox, mut stream: UnixStream) {
 fn read_loop(shared: &Arc<Shared>, outbox: &Arc<Outbox>, mut stream: UnixStream, id: ConnId) {
     let max = shared.cfg.max_line;
     let mut splitter = LineSplitter::new(max);
-    let mut buf = vec![0u8; 16 * 1024];
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut out = match stream.try_clone() {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot clone control connection");
+            return;
+        }
+    };
     while outbox.wait_room() {
         let n = match stream.read(&mut buf) {
             Ok(0) => return,
@@ -73,26 +81,30 @@ fn read_loop(shared: &Arc<Shared>, outbox: &Arc<Outbox>, mut stream: UnixStream,
                 return;
             }
         };
+        outbox.begin_batch();
         for item in splitter.feed(&buf[..n]) {
             let request = item.and_then(|line| decode_request(&line, max));
             let req = match request {
                 Ok(r) => r,
                 Err(e) => {
                     tracing::debug!(error = %e, "bad control line");
-                    outbox.push_reply(encode_reply(&e.to_reply()));
+                    outbox.push_reply(&encode_reply(&e.to_reply()));
                     continue;
                 }
             };
             let subscribe = matches!(req.command, Command::Subscribe(_));
             let mut core = lock(&shared.core);
             let outcome = core.handle(id, req, Instant::now());
-            outbox.push_reply(encode_reply(&outcome.reply));
+            outbox.push_reply(&encode_reply(&outcome.reply));
             if subscribe
                 && let ReplyBody::Ok(crate::protocol::OkReply::Subscribe(s)) = &outcome.reply.body
             {
                 shared.hub.subscribe(id, &s.events, outbox.clone());
             }
             shared.hub.publish(&outcome.events);
+        }
+        if !outbox.flush(&mut out) {
+            return;
         }
     }
 }

@@ -7,15 +7,18 @@
 //!   allowed uids (default: the relay's own); others get one error line and
 //!   are closed.
 //! - A thread per connection reads and executes requests in order (bounded
-//!   connections; bounded line length; at most `max_queued_lines` replies
-//!   waiting, after which the connection is not read), and a writer thread
-//!   per connection drains its queue. Commands run under one lock over the
-//!   session table, so replies and events have one global order.
+//!   connections; bounded line length; at most `max_queued_lines` lines
+//!   waiting, after which the connection is not read) and writes the
+//!   replies of each read, with the events queued meanwhile, in one write;
+//!   a writer thread per connection writes the events that arrive while
+//!   its reader is idle (`outbox.rs`). Commands run under one lock over
+//!   the session table, so replies and events have one global order.
 //! - Data-plane events and timers enter through [`Server::on_plane_event`]
 //!   and [`Server::sweep`], called by the process's main loop.
 
 mod conn;
 mod hub;
+mod outbox;
 pub mod peer;
 #[cfg(test)]
 mod tests;
@@ -28,7 +31,8 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
-use hub::{Hub, Outbox, lock};
+use hub::{Hub, lock};
+use outbox::Outbox;
 
 use crate::protocol::{DEFAULT_MAX_LINE, Reply, encode_reply};
 use crate::table::{ConnId, Core};
