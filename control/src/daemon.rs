@@ -32,6 +32,8 @@ pub enum DaemonError {
 
 /// How often the event pump wakes to look at signals and timers.
 const TICK: Duration = Duration::from_millis(200);
+/// Data-plane events handled under one acquisition of the table's lock.
+const PUMP_BATCH: usize = 256;
 /// How often sessions are swept for expiry.
 const SWEEP_EVERY: Duration = Duration::from_secs(1);
 
@@ -64,7 +66,10 @@ pub fn run(cfg: &Config) -> Result<(), DaemonError> {
         }
     };
     let local = relay.local_addr();
-    let core = Core::new(cfg.table(local.port())?, Arc::new(relay.handle()));
+    // Deferred wakes: the server wakes each worker once per batch of
+    // commands instead of once per posted command.
+    let plane = Arc::new(relay.handle().with_deferred_wakes());
+    let core = Core::new(cfg.table(local.port())?, plane);
     let mut server = Server::start_on(listener, cfg.server(), core)?;
     tracing::info!(control = %socket.display(), msrp = %local, "msrp-relay ready");
     {
@@ -114,16 +119,20 @@ pub fn run(cfg: &Config) -> Result<(), DaemonError> {
     Ok(())
 }
 
-/// Waits up to `wait` for data-plane events and hands them all to the
-/// server. `false` when the workers are gone.
+/// Waits up to `wait` for data-plane events and hands those that are
+/// there (up to [`PUMP_BATCH`]) to the server at once. `false` when the
+/// workers are gone.
 fn pump(relay: &Relay, server: &Server, wait: Duration) -> bool {
-    match relay.events().recv_timeout(wait) {
-        Ok(ev) => server.on_plane_event(ev),
+    let first = match relay.events().recv_timeout(wait) {
+        Ok(ev) => ev,
         Err(RecvTimeoutError::Timeout) => return true,
         Err(RecvTimeoutError::Disconnected) => return false,
-    }
-    while let Ok(ev) = relay.events().try_recv() {
-        server.on_plane_event(ev);
-    }
+    };
+    // Bounded, so that a flood of events does not hold the table from the
+    // control connections; the rest comes with the next call.
+    let mut batch = Vec::with_capacity(64);
+    batch.push(first);
+    batch.extend(relay.events().try_iter().take(PUMP_BATCH - 1));
+    server.on_plane_events(batch);
     true
 }

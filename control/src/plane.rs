@@ -2,8 +2,11 @@
 //! `RelayHandle` surface, as a trait so that the session table can be
 //! driven and tested without sockets.
 //!
-//! Every call is a request to the worker that owns the session; replies
-//! come back synchronously. Asynchronous outcomes (a leg bound, drained,
+//! Every call is a request to the worker that owns the session; results
+//! come back synchronously (the handle validates what it posts without a
+//! round trip, and mints the ids itself). The relay's process uses a
+//! handle with deferred wakes: the server calls [`DataPlane::wake`] once
+//! per batch of commands. Asynchronous outcomes (a leg bound, drained,
 //! failed; a session freed) arrive as [`msrp_relay::fanout::Event`]s, which
 //! the server feeds to [`crate::table::Core::on_plane_event`].
 
@@ -45,6 +48,10 @@ pub trait DataPlane: Send + Sync {
     fn session_legs(&self, session: SessionId) -> Result<Vec<LegInfo>, PlaneError>;
     /// Per-worker counters.
     fn stats(&self) -> Result<Vec<EngineStats>, PlaneError>;
+    /// Wakes the workers that commands were posted to without waking
+    /// them (a plane with deferred wakes); the server calls it after each
+    /// batch of commands, before their replies are written.
+    fn wake(&self) {}
 }
 
 impl From<msrp_relay::io::RelayError> for PlaneError {
@@ -94,5 +101,9 @@ impl DataPlane for msrp_relay::io::RelayHandle {
 
     fn stats(&self) -> Result<Vec<EngineStats>, PlaneError> {
         Ok(msrp_relay::io::RelayHandle::stats(self)?)
+    }
+
+    fn wake(&self) {
+        msrp_relay::io::RelayHandle::wake_deferred(self);
     }
 }

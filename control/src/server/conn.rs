@@ -64,6 +64,7 @@ fn read_loop(shared: &Arc<Shared>, outbox: &Arc<Outbox>, mut stream: UnixStream,
     let max = shared.cfg.max_line;
     let mut splitter = LineSplitter::new(max);
     let mut buf = vec![0u8; 64 * 1024];
+    let plane = lock(&shared.core).plane.clone();
     let mut out = match stream.try_clone() {
         Ok(s) => s,
         Err(e) => {
@@ -103,6 +104,9 @@ fn read_loop(shared: &Arc<Shared>, outbox: &Arc<Outbox>, mut stream: UnixStream,
             }
             shared.hub.publish(&outcome.events);
         }
+        // The commands posted to the data plane run before the front end
+        // can act on their replies.
+        plane.wake();
         if !outbox.flush(&mut out) {
             return;
         }
@@ -114,6 +118,7 @@ fn finish(shared: &Shared, id: ConnId) {
     lock(&shared.conns).remove(&id);
     let mut core = lock(&shared.core);
     core.connection_closed(id, Instant::now());
+    core.wake_plane();
     core.control_connections = core.control_connections.saturating_sub(1);
     tracing::debug!(conn = id.0, "control connection closed");
 }

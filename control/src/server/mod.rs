@@ -13,7 +13,7 @@
 //!   a writer thread per connection writes the events that arrive while
 //!   its reader is idle (`outbox.rs`). Commands run under one lock over
 //!   the session table, so replies and events have one global order.
-//! - Data-plane events and timers enter through [`Server::on_plane_event`]
+//! - Data-plane events and timers enter through [`Server::on_plane_events`]
 //!   and [`Server::sweep`], called by the process's main loop.
 
 mod conn;
@@ -152,8 +152,19 @@ impl Server {
 
     /// A data-plane event: translated and published.
     pub fn on_plane_event(&self, ev: msrp_relay::fanout::Event) {
+        self.on_plane_events(std::iter::once(ev));
+    }
+
+    /// Data-plane events, in order: translated and published under one
+    /// acquisition of the table's lock.
+    pub fn on_plane_events(&self, evs: impl IntoIterator<Item = msrp_relay::fanout::Event>) {
         let mut core = lock(&self.shared.core);
-        let events = core.on_plane_event(ev, Instant::now());
+        let now = Instant::now();
+        let mut events = Vec::new();
+        for ev in evs {
+            events.extend(core.on_plane_event(ev, now));
+        }
+        core.wake_plane();
         self.shared.hub.publish(&events);
     }
 
@@ -161,6 +172,7 @@ impl Server {
     pub fn sweep(&self) {
         let mut core = lock(&self.shared.core);
         let events = core.sweep(Instant::now());
+        core.wake_plane();
         self.shared.hub.publish(&events);
     }
 
@@ -176,6 +188,7 @@ impl Server {
         self.stop_accepting();
         let mut core = lock(&self.shared.core);
         let events = core.begin_shutdown(Instant::now());
+        core.wake_plane();
         self.shared.hub.publish(&events);
     }
 

@@ -293,6 +293,12 @@ impl Core {
         self.sessions.is_empty()
     }
 
+    /// Wakes the data-plane workers posted to since the last wake
+    /// ([`DataPlane::wake`]); the server calls it after each batch.
+    pub fn wake_plane(&self) {
+        self.plane.wake();
+    }
+
     pub(crate) fn entry_mut(
         &mut self,
         call_id: &str,

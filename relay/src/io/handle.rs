@@ -1,14 +1,16 @@
 //! The library API: start a relay, drive sessions through a cloneable
 //! handle, receive the engines' events, shut down.
 //!
-//! Every [`RelayHandle`] call is a blocking request/reply to the worker
-//! that owns the session (the top byte of a [`SessionId`]), carried over
-//! that worker's command channel and waker; it never touches the data
-//! path's state from another thread.
+//! Every [`RelayHandle`] call goes to the worker that owns the session
+//! (the top byte of a [`SessionId`]) over that worker's command channel
+//! and waker: a blocking request/reply for calls that return data, a post
+//! for the rest (whose wakes can be deferred and coalesced,
+//! [`RelayHandle::with_deferred_wakes`]); it never touches the data path's
+//! state from another thread.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -93,6 +95,7 @@ impl Relay {
                 }),
                 workers: started.links.into(),
                 next: Arc::new(AtomicUsize::new(0)),
+                deferred: None,
             },
             threads: started.threads,
             local_addr: started.local_addr,
@@ -167,6 +170,10 @@ pub struct RelayHandle {
     workers: Arc<[WorkerLink]>,
     next: Arc<AtomicUsize>,
     mint: Arc<Mint>,
+    /// `Some`: posts leave waking their worker to
+    /// [`RelayHandle::wake_deferred`] (one flag per worker: posted to,
+    /// not woken yet).
+    deferred: Option<Arc<[AtomicBool]>>,
 }
 
 /// What a handle needs to mint identities ahead of the workers.
@@ -179,6 +186,39 @@ struct Mint {
 }
 
 impl RelayHandle {
+    /// A handle whose posted commands (everything but the calls that
+    /// return data) do not wake their worker until
+    /// [`RelayHandle::wake_deferred`]: a caller that posts many commands
+    /// in a row wakes each worker once. Calls with a reply wake at once
+    /// (the worker then runs the earlier posts first, in order). The
+    /// caller must call `wake_deferred` after its posts.
+    pub fn with_deferred_wakes(&self) -> RelayHandle {
+        RelayHandle {
+            deferred: Some(
+                self.workers
+                    .iter()
+                    .map(|_| AtomicBool::new(false))
+                    .collect(),
+            ),
+            ..self.clone()
+        }
+    }
+
+    /// Wakes every worker posted to since the last wake (through this
+    /// handle or its clones). A no-op on a handle without deferred wakes.
+    pub fn wake_deferred(&self) {
+        let Some(pending) = &self.deferred else {
+            return;
+        };
+        for (link, flag) in self.workers.iter().zip(pending.iter()) {
+            if flag.swap(false, Ordering::AcqRel)
+                && let Err(e) = link.waker.wake()
+            {
+                tracing::warn!(error = %e, "waking a worker failed");
+            }
+        }
+    }
+
     /// Creates a session on the next worker (round-robin) with its upstream
     /// leg; returns that leg and the relay's URI on it (for the SDP
     /// `a=path` toward the sender). The session is `leg.session`.
@@ -292,12 +332,22 @@ impl RelayHandle {
     /// Sends a command to the session's worker without waiting: commands
     /// to one worker run in the order they were sent.
     fn post(&self, session: SessionId, control: Control) -> Result<(), RelayError> {
+        let w = usize::from(session.worker());
         let link = self
             .workers
-            .get(usize::from(session.worker()))
+            .get(w)
             .ok_or(RelayError::Engine(EngineError::NoSession))?;
-        link.send(Command::Control(control, None))
-            .map_err(|_| RelayError::WorkerGone)
+        let command = Command::Control(control, None);
+        match self.deferred.as_ref().and_then(|d| d.get(w)) {
+            // Queued first, flagged after: whoever clears the flag wakes
+            // the worker after the command is in its channel.
+            Some(flag) => {
+                link.tx.send(command).map_err(|_| RelayError::WorkerGone)?;
+                flag.store(true, Ordering::Release);
+                Ok(())
+            }
+            None => link.send(command).map_err(|_| RelayError::WorkerGone),
+        }
     }
 
     fn call(&self, worker: usize, control: Control) -> Result<Reply, RelayError> {
