@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use super::{Command, CommandName, DecodeError, Event, Reply, Request};
+use super::{Command, CommandName, DecodeError, Event, OkReply, Reply, ReplyBody, Request};
 
 /// Default bound on one control line: 64 KiB holds an SDP with a long
 /// file-selector many times over.
@@ -17,6 +17,9 @@ pub fn decode_request(line: &[u8], max_line: usize) -> Result<Request, DecodeErr
             len: line.len(),
             max: max_line,
         });
+    }
+    if let Some(request) = decode_setup(line) {
+        return Ok(request);
     }
     let value: Value =
         serde_json::from_slice(line).map_err(|e| DecodeError::Malformed(e.to_string()))?;
@@ -45,6 +48,35 @@ pub fn decode_request(line: &[u8], max_line: usize) -> Result<Request, DecodeErr
     })
 }
 
+/// The id and command name of a request, the rest skipped.
+#[derive(serde::Deserialize)]
+struct Head<'a> {
+    id: Value,
+    #[serde(borrow)]
+    command: &'a str,
+}
+
+/// The setup path's commands (`offer`, `answer`, `reject`, `delete`)
+/// without the intermediate [`Value`] tree: the head, then the command's
+/// own struct from the same line (it ignores `id` and `command` as it
+/// ignores any unknown field). `None` for anything else and for any line
+/// either step refuses; [`decode_request`] then goes the long way, which
+/// finds the documented error and its id, or decodes the other commands.
+fn decode_setup(line: &[u8]) -> Option<Request> {
+    let head: Head<'_> = serde_json::from_slice(line).ok()?;
+    let command = match head.command {
+        "offer" => Command::Offer(serde_json::from_slice(line).ok()?),
+        "answer" => Command::Answer(serde_json::from_slice(line).ok()?),
+        "reject" => Command::Reject(serde_json::from_slice(line).ok()?),
+        "delete" => Command::Delete(serde_json::from_slice(line).ok()?),
+        _ => return None,
+    };
+    Some(Request {
+        id: head.id,
+        command,
+    })
+}
+
 /// A request as one line, newline included (the client side).
 pub fn encode_request(request: &Request) -> Result<String, serde_json::Error> {
     let mut s = serde_json::to_string(request)?;
@@ -53,31 +85,80 @@ pub fn encode_request(request: &Request) -> Result<String, serde_json::Error> {
 }
 
 /// A reply as one line, newline included, with `id` and `result` first so
-/// that a human reading a capture sees them at once.
+/// that a human reading a capture sees them at once, then the fields in
+/// key order.
+///
+/// The replies of the setup path (`ping`, `offer`, `answer`, `reject`,
+/// `delete`: flat structs whose fields are declared in key order) are
+/// written straight from their types; the others go through a
+/// [`Value`] map, which sorts their keys.
 pub fn encode_reply(reply: &Reply) -> String {
-    let Value::Object(mut map) = reply.to_value() else {
-        return String::from("{\"id\":null,\"result\":\"error\",\"error-reason\":\"internal\"}\n");
+    let mut out = Vec::with_capacity(256);
+    encode_reply_into(reply, &mut out);
+    String::from_utf8(out).unwrap_or_else(|_| {
+        String::from("{\"id\":null,\"result\":\"error\",\"error-reason\":\"internal\"}\n")
+    })
+}
+
+/// [`encode_reply`], appended to `out`.
+pub fn encode_reply_into(reply: &Reply, out: &mut Vec<u8>) {
+    let start = out.len();
+    if encode_fields(reply, out).is_err() {
+        // Serialising these types does not fail; if it ever did, the
+        // front end still gets a line with its id.
+        out.truncate(start);
+        let err = Reply::error(reply.id.clone(), "internal: reply could not be encoded");
+        let _ = encode_fields(&err, out);
+    }
+    out.extend_from_slice(b"}\n");
+}
+
+fn encode_fields(reply: &Reply, out: &mut Vec<u8>) -> Result<(), serde_json::Error> {
+    out.extend_from_slice(b"{\"id\":");
+    serde_json::to_writer(&mut *out, &reply.id)?;
+    let ok = match &reply.body {
+        ReplyBody::Error(reason) => {
+            out.extend_from_slice(b",\"result\":\"error\",\"error-reason\":");
+            return serde_json::to_writer(&mut *out, reason);
+        }
+        ReplyBody::Ok(ok) => ok,
     };
-    let mut s = String::with_capacity(128);
-    s.push('{');
-    for (i, key) in ["id", "result"].into_iter().enumerate() {
-        if let Some(v) = map.remove(key) {
-            if i > 0 {
-                s.push(',');
+    out.extend_from_slice(b",\"result\":\"ok\"");
+    match ok {
+        OkReply::Ping => Ok(()),
+        OkReply::Offer(r) => flat_fields(r, out),
+        OkReply::Answer(r) => flat_fields(r, out),
+        OkReply::Reject(r) => flat_fields(r, out),
+        OkReply::Delete(r) => flat_fields(r, out),
+        _ => {
+            let Value::Object(mut map) = reply.to_value() else {
+                return Ok(());
+            };
+            map.remove("id");
+            map.remove("result");
+            for (key, v) in map {
+                out.push(b',');
+                serde_json::to_writer(&mut *out, &key)?;
+                out.push(b':');
+                serde_json::to_writer(&mut *out, &v)?;
             }
-            s.push_str(&Value::String(key.to_owned()).to_string());
-            s.push(':');
-            s.push_str(&v.to_string());
+            Ok(())
         }
     }
-    for (key, v) in map {
-        s.push(',');
-        s.push_str(&Value::String(key).to_string());
-        s.push(':');
-        s.push_str(&v.to_string());
+}
+
+/// A flat struct's members, after a comma, without its braces.
+fn flat_fields<T: serde::Serialize>(r: &T, out: &mut Vec<u8>) -> Result<(), serde_json::Error> {
+    let at = out.len();
+    serde_json::to_writer(&mut *out, r)?;
+    // `{...}` → `,...`; an empty object leaves nothing.
+    if out.len() - at <= 2 {
+        out.truncate(at);
+    } else {
+        out[at] = b',';
+        out.pop();
     }
-    s.push_str("}\n");
-    s
+    Ok(())
 }
 
 /// An event as one line, newline included.

@@ -225,6 +225,11 @@ fn every_reply_round_trips() {
             reply,
             "{command}"
         );
+        assert_eq!(
+            line,
+            sorted_line(&reply),
+            "{command}: id, result, then keys in order"
+        );
     }
     let err = Reply::error(json!(5), "unknown call-id \"c\"");
     let line = encode_reply(&err);
@@ -377,4 +382,51 @@ fn documented_error_replies_are_exact() {
             want
         );
     }
+}
+
+/// A reply as `id`, `result`, then the other keys sorted, through a
+/// [`serde_json::Value`] map: what the direct encoder must write.
+fn sorted_line(reply: &Reply) -> String {
+    let serde_json::Value::Object(mut map) = reply.to_value() else {
+        panic!("not an object");
+    };
+    let mut s = format!(
+        "{{\"id\":{},\"result\":{}",
+        map.remove("id").unwrap(),
+        map.remove("result").unwrap()
+    );
+    for (k, v) in map {
+        s.push_str(&format!(",{}:{v}", serde_json::Value::String(k)));
+    }
+    s.push_str("}\n");
+    s
+}
+
+/// The setup path's one-pass decoding gives what the `Value` path gives,
+/// and leaves to it what it cannot decode.
+#[test]
+fn setup_commands_decode_the_same_without_the_value_tree() {
+    let lines: [&[u8]; 4] = [
+        br#"{"id":{"a":[1]},"command":"delete","call-id":"c","from-tag":"f","x-new":{"y":1}}"#,
+        br#"{"command":"reject","via-branch":"b","id":"r","call-id":"c","from-tag":"f","code":603}"#,
+        br#"{"id":1,"command":"answer","call-id":"c","from-tag":"f","to-tag":"t","via-branch":"b","sdp":"v=0\r\n","auto-answer":true}"#,
+        br#"{"id":2,"command":"offer","call-id":"c","from-tag":"f","via-branch":"b","sdp":"v=0\r\n","kind":"chat","instance-id":"i"}"#,
+    ];
+    for line in lines {
+        let fast = decode_setup(line).unwrap();
+        let value: serde_json::Value = serde_json::from_slice(line).unwrap();
+        let slow = Request {
+            id: value["id"].clone(),
+            command: serde_json::from_value(value).unwrap(),
+        };
+        assert_eq!(fast, slow, "{}", String::from_utf8_lossy(line));
+        assert_eq!(decode_request(line, MAX).unwrap(), slow);
+    }
+    // A repeated key: the Value path's reading (the last one wins).
+    let dup = br#"{"id":1,"command":"delete","call-id":"a","call-id":"b","from-tag":"f"}"#;
+    assert!(decode_setup(dup).is_none());
+    let Command::Delete(d) = decode_request(dup, MAX).unwrap().command else {
+        panic!("not a delete");
+    };
+    assert_eq!(d.call_id, "b");
 }

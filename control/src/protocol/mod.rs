@@ -20,7 +20,7 @@ mod reply;
 
 pub use codec::{
     DEFAULT_MAX_LINE, LineSplitter, decode_event, decode_reply, decode_request, encode_event,
-    encode_reply, encode_request,
+    encode_reply, encode_reply_into, encode_request,
 };
 pub use command::{
     Answer, Command, CommandName, Delete, List, Offer, Plan, Query, Reject, Request, Subscribe,

@@ -56,17 +56,24 @@ pub enum OkReply {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub struct OfferReply {
+    // Fields in key order: the encoder writes them as declared, and the
+    // wire keeps sorted keys.
+    /// This offer created the session (first branch).
+    pub created: bool,
     /// The sender's SDP with the relay's address, port, `a=path` and
     /// `a=setup:actpass`.
     pub sdp: String,
-    /// This offer created the session (first branch).
-    pub created: bool,
 }
 
 /// `answer` reply (PF-LMM-FIRST200).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub struct AnswerReply {
+    // Fields in key order, as in `OfferReply`.
+    /// Policy closed this leg at once (a 200 that crossed a CANCEL): send
+    /// ACK then BYE.
+    #[serde(default)]
+    pub close: bool,
     /// Send a 200 OK with [`sdp`](Self::sdp) to the sender: this is the
     /// first accept. `false`: keep quiet; the device still gets everything.
     pub forward: bool,
@@ -74,10 +81,6 @@ pub struct AnswerReply {
     /// `recvonly` and `message/cpim`); present when `forward`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sdp: Option<String>,
-    /// Policy closed this leg at once (a 200 that crossed a CANCEL): send
-    /// ACK then BYE.
-    #[serde(default)]
-    pub close: bool,
 }
 
 /// `reject` reply.
