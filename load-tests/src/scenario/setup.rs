@@ -104,7 +104,22 @@ pub fn phase(
             let mut line = Vec::new();
             let mut got = 0u64;
             let mut last = Instant::now();
+            // The writer learns the count once per read of the socket, not
+            // per reply: a wake per reply costs this tool a futex call
+            // each, on the same two cores as the relay.
+            let mut published = 0u64;
+            let mut publish = |got: u64| {
+                if got != published {
+                    published = got;
+                    let mut g = lock(&done2.n);
+                    *g = got;
+                    done2.cv.notify_all();
+                }
+            };
             while got < total {
+                if rd.buffer().is_empty() {
+                    publish(got);
+                }
                 line.clear();
                 if !matches!(rd.read_until(b'\n', &mut line), Ok(n) if n > 0) {
                     break;
@@ -134,10 +149,8 @@ pub fn phase(
                 }
                 got += 1;
                 last = now;
-                let mut g = lock(&done2.n);
-                *g = got;
-                done2.cv.notify_all();
             }
+            publish(got);
             (h, errors, first, last)
         })
         .context(|| "setup: spawn reader".into())?;
