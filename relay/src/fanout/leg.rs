@@ -9,6 +9,7 @@ use std::time::Instant;
 use bytes::{Bytes, BytesMut};
 
 use super::stream::Cursor;
+use super::tid::{self, StartTemplate, Tid};
 use super::types::{ConnId, FailReason, Setup};
 use crate::msrp::{MsrpUri, RequestHead};
 
@@ -66,9 +67,6 @@ pub(crate) struct Rx {
     pub(crate) answered: bool,
 }
 
-/// Transaction id digits.
-const HEX: &[u8; 16] = b"0123456789abcdef";
-
 /// One leg. The fields used to queue output come first and the rest is
 /// boxed in [`LegCold`], so that fanning a chunk out to many legs touches
 /// few cache lines of each.
@@ -84,8 +82,9 @@ pub(crate) struct Leg {
     /// Chunks awaiting responses, by sequence number (None: answered out of
     /// order already, or sent without wanting a response).
     pub(crate) inflight: VecDeque<Option<Inflight>>,
-    /// `To-Path: …` CRLF `From-Path: …` CRLF for this leg, encoded once.
-    pub(crate) paths: Bytes,
+    /// `MSRP <tid> SEND` CRLF `To-Path: …` CRLF `From-Path: …` CRLF for
+    /// this leg, made once; each chunk patches its id.
+    pub(crate) start: StartTemplate,
     /// Messages this leg refused (error response): not sent further.
     pub(crate) skip: Vec<u64>,
     /// The message whose chunks are under way to this leg (its last chunk
@@ -94,7 +93,8 @@ pub(crate) struct Leg {
     pub(crate) delivered_bytes: u64,
     /// Body bytes received from the peer.
     pub(crate) received_bytes: u64,
-    /// Transaction ids are `prefix` + hex sequence number.
+    /// Transaction ids are `prefix` + 8 hex digits of the sequence number
+    /// ([`tid`]).
     tid_prefix: [u8; 4],
     pub(crate) rx: Option<Rx>,
     pub(crate) conn: Option<ConnId>,
@@ -138,7 +138,7 @@ impl Leg {
             out: VecDeque::new(),
             inflight_base: 0,
             inflight: VecDeque::new(),
-            paths: Bytes::new(),
+            start: StartTemplate::new(tid_prefix, b""),
             skip: Vec::new(),
             current: None,
             delivered_bytes: 0,
@@ -161,35 +161,25 @@ impl Leg {
         }
     }
 
-    /// A fresh transaction id for the next chunk; its sequence number is
-    /// `inflight_base + inflight.len()`. Written as `prefix` + the sequence
-    /// number in lowercase hex without leading zeros: 5 to 20 characters,
-    /// an `ident` (RFC 4975 §9).
-    pub(crate) fn next_tid(&self, out: &mut [u8; 20]) -> usize {
-        let seq = self.inflight_base + self.inflight.len() as u64;
-        out[..4].copy_from_slice(&self.tid_prefix);
-        let n = (64 - (seq | 1).leading_zeros() as usize).div_ceil(4);
-        for (i, d) in out[4..4 + n].iter_mut().enumerate() {
-            *d = HEX[((seq >> (4 * (n - 1 - i))) & 0xf) as usize];
-        }
-        4 + n
+    /// A fresh transaction id for the next request; its sequence number
+    /// is `inflight_base + inflight.len()`. `None` when [`tid::WINDOW`]
+    /// requests are in flight already (their ids would repeat): the leg
+    /// sends nothing more until the oldest is answered.
+    #[inline]
+    pub(crate) fn next_tid(&self) -> Option<Tid> {
+        tid::next(self.tid_prefix, self.inflight_base, self.inflight.len())
     }
 
-    /// The sequence number a transaction id of this leg stands for (only
-    /// the exact spelling `next_tid` writes).
+    /// The sequence number a transaction id of this leg stands for, among
+    /// those that may be in flight (only the exact spelling `next_tid`
+    /// writes).
     pub(crate) fn tid_seq(&self, tid: &[u8]) -> Option<u64> {
-        let digits = tid.strip_prefix(&self.tid_prefix[..])?;
-        if digits.is_empty() || digits.len() > 16 || digits.len() > 1 && digits[0] == b'0' {
-            return None;
-        }
-        digits.iter().try_fold(0u64, |n, &d| {
-            let v = match d {
-                b'0'..=b'9' => d - b'0',
-                b'a'..=b'f' => d - b'a' + 10,
-                _ => return None,
-            };
-            Some(n << 4 | u64::from(v))
-        })
+        tid::seq_of(self.tid_prefix, self.inflight_base, tid)
+    }
+
+    /// Its transaction-id prefix.
+    pub(crate) fn tid_prefix(&self) -> [u8; 4] {
+        self.tid_prefix
     }
 
     /// Takes the in-flight record of a response's transaction.
@@ -240,47 +230,73 @@ impl Leg {
 mod tests {
     use super::*;
 
-    #[test]
-    fn tids_are_idents_and_map_back_to_their_sequence() {
-        let mut leg = Leg::new(
+    fn leg() -> Leg {
+        Leg::new(
             "d".into(),
             Bytes::new(),
             Bytes::new(),
             *b"Qx7a",
             Instant::now(),
-        );
-        let mut buf = [0u8; 20];
-        for i in 0..5000u64 {
-            let n = leg.next_tid(&mut buf);
-            assert!(crate::msrp::header::is_ident(&buf[..n]));
-            assert_eq!(leg.tid_seq(&buf[..n]), Some(i));
-            leg.inflight.push_back(Some(Inflight {
-                msg: 0,
-                last: false,
-            }));
+        )
+    }
+
+    fn awaiting(leg: &mut Leg, n: u64) -> Vec<Tid> {
+        (0..n)
+            .map(|i| {
+                let tid = leg.next_tid().unwrap();
+                leg.push_inflight(Some(Inflight {
+                    msg: i,
+                    last: false,
+                }));
+                tid
+            })
+            .collect()
+    }
+
+    #[test]
+    fn tids_are_idents_and_map_back_to_their_sequence() {
+        let mut leg = leg();
+        for (i, tid) in awaiting(&mut leg, 5000).iter().enumerate() {
+            assert!(crate::msrp::header::is_ident(tid));
+            assert_eq!(leg.tid_seq(tid), Some(i as u64));
         }
         // Out of order answers free the front only when it is answered.
-        assert!(leg.take_inflight(b"Qx7a1").is_some());
+        assert!(leg.take_inflight(b"Qx7a00000001").is_some());
         assert_eq!(leg.inflight_base, 0);
-        assert!(leg.take_inflight(b"Qx7a0").is_some());
+        assert!(leg.take_inflight(b"Qx7a00000000").is_some());
         assert_eq!(leg.inflight_base, 2);
-        assert!(leg.take_inflight(b"Qx7a0").is_none(), "answered twice");
-        assert!(leg.take_inflight(b"Zzzz0").is_none(), "another leg's tid");
-        for bad in [
-            &b"Qx7a"[..],
-            b"Qx7a02",
-            b"Qx7aA",
-            b"Qx7ag",
-            b"Qx7a10000000000000000",
-        ] {
-            assert_eq!(leg.tid_seq(bad), None, "{}", String::from_utf8_lossy(bad));
+        assert!(
+            leg.take_inflight(b"Qx7a00000000").is_none(),
+            "answered twice"
+        );
+        assert!(
+            leg.take_inflight(b"Zzzz00000002").is_none(),
+            "another leg's tid"
+        );
+        assert!(leg.take_inflight(b"Qx7a2").is_none(), "not this spelling");
+        assert!(leg.take_inflight(b"Qx7a00001388").is_none(), "never sent");
+    }
+
+    #[test]
+    fn tids_after_wrap_around_still_match_their_responses() {
+        let mut leg = leg();
+        // Sequence numbers 2^32 - 3 … 2^32 + 2: the last three reuse the
+        // digits of 0, 1, 2, long answered.
+        leg.inflight_base = tid::WINDOW - 3;
+        let tids = awaiting(&mut leg, 6);
+        assert_eq!(&tids[2], b"Qx7affffffff");
+        assert_eq!(&tids[3], b"Qx7a00000000");
+        for (i, tid) in tids.iter().enumerate().rev() {
+            let got = leg.take_inflight(tid).map(|f| f.msg);
+            assert_eq!(got, Some(i as u64), "{}", String::from_utf8_lossy(tid));
         }
-        let mut big = leg;
-        big.inflight.clear();
-        big.inflight_base = u64::MAX;
-        let n = big.next_tid(&mut buf);
-        assert_eq!(&buf[..n], b"Qx7affffffffffffffff");
-        assert!(crate::msrp::header::is_ident(&buf[..n]));
-        assert_eq!(big.tid_seq(&buf[..n]), Some(u64::MAX));
+        assert!(leg.inflight.is_empty());
+        assert_eq!(leg.inflight_base, tid::WINDOW + 3);
+        // Numbers taken without awaiting anything move the window too.
+        leg.push_inflight(None);
+        let tid = leg.next_tid().unwrap();
+        assert_eq!(&tid, b"Qx7a00000004");
+        leg.push_inflight(Some(Inflight { msg: 9, last: true }));
+        assert_eq!(leg.take_inflight(&tid).map(|f| f.msg), Some(9));
     }
 }

@@ -12,6 +12,7 @@ pub mod log;
 pub mod pacer;
 mod session;
 mod stream;
+mod tid;
 pub mod types;
 
 pub use engine::{Engine, EngineStats, LegInfo, READ_SIZE};

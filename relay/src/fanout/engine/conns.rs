@@ -58,27 +58,28 @@ impl Engine {
             self.outputs.push_back(Output::Close { conn, flush: false });
             return;
         };
-        let mut tid = [0u8; 20];
-        let n = l.next_tid(&mut tid);
-        l.push_inflight(None);
-        let (to, from) = (l.cold.to_path.clone(), l.cold.local_uri.clone());
-        let mid: [u8; 10] = random_bytes();
-        let mid: Vec<u8> = mid.iter().map(|b| ALNUM[*b as usize % 62]).collect();
-        l.push_encoded(|b| {
-            encode::SendHead {
-                tid: &tid[..n],
-                to_path: &to,
-                from_path: &from,
-                message_id: &mid,
-                byte_range: None,
-                success_report: None,
-                failure_report: None,
-                content_type: None,
-                extra: &[],
-            }
-            .encode(b);
-            encode::end_line(b, &tid[..n], crate::msrp::Flag::Complete, false);
-        });
+        // A fresh leg, nothing in flight: its first id is always there.
+        if let Some(tid) = l.next_tid() {
+            l.push_inflight(None);
+            let (to, from) = (l.cold.to_path.clone(), l.cold.local_uri.clone());
+            let mid: [u8; 10] = random_bytes();
+            let mid: Vec<u8> = mid.iter().map(|b| ALNUM[*b as usize % 62]).collect();
+            l.push_encoded(|b| {
+                encode::SendHead {
+                    tid: &tid,
+                    to_path: &to,
+                    from_path: &from,
+                    message_id: &mid,
+                    byte_range: None,
+                    success_report: None,
+                    failure_report: None,
+                    content_type: None,
+                    extra: &[],
+                }
+                .encode(b);
+                encode::end_line(b, &tid, crate::msrp::Flag::Complete, false);
+            });
+        }
         self.bind(conn, leg, now);
     }
 

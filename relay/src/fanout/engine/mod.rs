@@ -21,6 +21,7 @@ use super::leg::{Leg, LegState};
 use super::log::MemoryBudget;
 use super::pacer::Pacer;
 use super::session::{Session, UPSTREAM};
+use super::tid::StartTemplate;
 use super::types::*;
 use crate::msrp::{Decoder, MsrpUri, encode};
 
@@ -265,7 +266,7 @@ impl Engine {
         l.cold.peer_path = path;
         let mut paths = bytes::BytesMut::new();
         encode::paths(&mut paths, &to_path, &l.cold.local_uri);
-        l.paths = paths.freeze();
+        l.start = StartTemplate::new(l.tid_prefix(), &paths);
         l.cold.to_path = to_path;
         l.cold.setup = answer.setup;
         l.last_progress = now;
@@ -386,6 +387,22 @@ impl Engine {
             st.messages += s.live_messages();
         }
         st
+    }
+}
+
+#[cfg(test)]
+impl Engine {
+    /// Moves a leg's next transaction sequence number (nothing may be in
+    /// flight on it), to test ids across their wrap-around.
+    pub(crate) fn set_next_tid_seq(&mut self, leg: LegId, seq: u64) {
+        if let Some(l) = self
+            .sessions
+            .get_mut(&leg.session)
+            .and_then(|s| s.leg_mut(leg.index))
+        {
+            assert!(l.inflight.is_empty());
+            l.inflight_base = seq;
+        }
     }
 }
 

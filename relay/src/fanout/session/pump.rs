@@ -13,6 +13,7 @@ use super::Session;
 use crate::fanout::leg::{Inflight, Leg, LegState};
 use crate::fanout::log::{ContentLog, LogError};
 use crate::fanout::stream::{Cursor, MsgState, Run, Stream};
+use crate::fanout::tid::{self, Tid};
 use crate::fanout::types::EngineConfig;
 use crate::msrp::encode::SendHead;
 use crate::msrp::{ByteRange, FailureReport, Flag};
@@ -119,6 +120,10 @@ impl Session {
             return Ok(());
         }
         while leg.out_len < cfg.leg_low_water && leg.cursor.seq < stream.end_seq() {
+            let Some(tid) = leg.next_tid() else {
+                // A whole window of ids in flight: wait for responses.
+                break;
+            };
             let Some(run) = runs.take(stream, log, leg, li, cfg.max_out_chunk)? else {
                 break;
             };
@@ -156,20 +161,18 @@ impl Session {
                 fields.key = Some(key);
             }
             // The leg's own bytes, one piece before the body and one after:
-            // `MSRP <tid> SEND` CRLF, its paths, the chunk's fields; then
-            // the end-line (after the CRLF that closes a body). Both are
-            // carved from the session's arena (no allocation per leg).
-            let mut tid = [0u8; 20];
-            let n = leg.next_tid(&mut tid);
-            let lines = Lines::new(&tid, n, flag, m.content_type.is_some());
-            let (start, end) = (lines.start(), lines.end());
-            let head_len = start.len() + leg.paths.len() + fields.buf.len();
+            // its ready-made start line and paths with this chunk's id,
+            // the chunk's fields; then the end-line (after the CRLF that
+            // closes a body). Both are carved from the session's arena (no
+            // allocation per leg).
+            let end = EndLine::new(&tid, flag);
+            let end = end.bytes(m.content_type.is_some());
+            let head_len = leg.start.len() + fields.buf.len();
             let need = head_len + end.len();
             if arena.capacity() - arena.len() < need {
                 arena.reserve(ARENA.max(need));
             }
-            arena.extend_from_slice(start);
-            arena.extend_from_slice(&leg.paths);
+            arena.extend_from_slice(leg.start.with(&tid));
             arena.extend_from_slice(&fields.buf);
             arena.extend_from_slice(end);
             let mut end = arena.split().freeze();
@@ -204,47 +207,22 @@ impl Session {
 /// Bytes reserved at a time for the leg lines arena.
 const ARENA: usize = 64 * 1024;
 
-/// A chunk's start line `MSRP <tid> SEND` CRLF and its end-line (with the
-/// CRLF that closes a body when there is one), composed on the stack with
-/// fixed-size copies.
-struct Lines {
-    buf: [u8; 64],
-    lead: usize,
-    len: usize,
-}
+/// A chunk's end-line, with the CRLF that closes a body before it.
+struct EndLine([u8; 2 + 7 + tid::LEN + 3]);
 
-impl Lines {
-    /// `tid[..n]` is the transaction id (`n` ≤ 20).
+impl EndLine {
     #[inline(always)]
-    fn new(tid: &[u8; 20], n: usize, flag: Flag, after_body: bool) -> Lines {
-        let mut buf = [0u8; 64];
-        let n = n.min(20);
-        buf[..5].copy_from_slice(b"MSRP ");
-        buf[5..25].copy_from_slice(tid);
-        let lead = 5 + n + 7;
-        buf[5 + n..lead].copy_from_slice(b" SEND\r\n");
-        let mut at = lead;
-        if after_body {
-            buf[at..at + 2].copy_from_slice(b"\r\n");
-            at += 2;
-        }
-        buf[at..at + 7].copy_from_slice(b"-------");
-        at += 7;
-        buf[at..at + 20].copy_from_slice(tid);
-        at += n;
-        buf[at..at + 3].copy_from_slice(&[flag.as_byte(), b'\r', b'\n']);
-        Lines {
-            buf,
-            lead,
-            len: at + 3,
-        }
+    fn new(tid: &Tid, flag: Flag) -> EndLine {
+        let mut b = [0u8; 2 + 7 + tid::LEN + 3];
+        b[..9].copy_from_slice(b"\r\n-------");
+        b[9..9 + tid::LEN].copy_from_slice(tid);
+        b[9 + tid::LEN..].copy_from_slice(&[flag.as_byte(), b'\r', b'\n']);
+        EndLine(b)
     }
 
-    fn start(&self) -> &[u8] {
-        &self.buf[..self.lead]
-    }
-
-    fn end(&self) -> &[u8] {
-        &self.buf[self.lead..self.len]
+    /// The end-line, after a body or not.
+    #[inline(always)]
+    fn bytes(&self, after_body: bool) -> &[u8] {
+        if after_body { &self.0 } else { &self.0[2..] }
     }
 }

@@ -62,13 +62,15 @@ impl Session {
         if leg.state != LegState::Connected {
             return;
         }
-        let mut tid = [0u8; 20];
-        let n = leg.next_tid(&mut tid);
+        // REPORTs get no response, but take a number: ids stay unique.
+        let Some(tid) = leg.next_tid() else {
+            return;
+        };
         leg.push_inflight(None);
         let (to, from) = (leg.cold.to_path.clone(), leg.cold.local_uri.clone());
         leg.push_encoded(|b| {
             Report {
-                tid: &tid[..n],
+                tid: &tid,
                 to_path: &to,
                 from_path: &from,
                 message_id: id,
