@@ -67,6 +67,10 @@ pub(crate) struct Rx {
     pub(crate) answered: bool,
 }
 
+/// Room first given to a request or response a leg encodes on its own
+/// (enough for most; one that needs more grows).
+const ENCODED: usize = 512;
+
 /// One leg. The fields used to queue output come first and the rest is
 /// boxed in [`LegCold`], so that fanning a chunk out to many legs touches
 /// few cache lines of each.
@@ -120,7 +124,6 @@ pub(crate) struct LegCold {
     /// `peer_path` as one header value.
     pub(crate) to_path: Bytes,
     pub(crate) setup: Setup,
-    pub(crate) head_buf: BytesMut,
 }
 
 impl Leg {
@@ -156,7 +159,6 @@ impl Leg {
                 peer_path: Vec::new(),
                 to_path: Bytes::new(),
                 setup: Setup::Passive,
-                head_buf: BytesMut::with_capacity(4096),
             }),
         }
     }
@@ -202,11 +204,14 @@ impl Leg {
         }
     }
 
-    /// Encodes into the leg's head buffer and queues the result.
+    /// Encodes a request or response into a buffer of its own and queues
+    /// it. No buffer is kept per leg (it was 4 KiB, half a waiting leg's
+    /// memory): these are rare next to the chunks, which go through the
+    /// session's arena, and one allocation each is freed once written.
     pub(crate) fn push_encoded(&mut self, f: impl FnOnce(&mut BytesMut)) {
-        f(&mut self.cold.head_buf);
-        let b = self.cold.head_buf.split().freeze();
-        self.push_out(b);
+        let mut b = BytesMut::with_capacity(ENCODED);
+        f(&mut b);
+        self.push_out(b.freeze());
     }
 
     /// Records a chunk sent with sequence number `inflight_base +
