@@ -33,6 +33,8 @@ impl super::Core {
                 });
                 self.counters.bytes_sent += bytes;
             }
+            // Not used yet: the table removes legs itself.
+            PlaneEvent::LegRemoved { .. } => {}
             PlaneEvent::LegFailed { leg, reason } => {
                 let Some((key, e)) = self.lookup(leg) else {
                     return out;

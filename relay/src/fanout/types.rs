@@ -199,6 +199,22 @@ pub enum Event {
         /// Body bytes delivered to the leg.
         bytes: u64,
     },
+    /// The control plane's [`Engine::remove_leg`] took the leg out (a
+    /// device's BYE, a CANCEL, a reject, a policy close). Exactly one per
+    /// successful call, queued by the call itself, so it comes before the
+    /// events the removal causes (`UpstreamEnded`, `SessionEnded`); nothing
+    /// more is said about the leg after it. Events about the leg queued
+    /// before the call (`LegConnected`, `LegDone`, `LegFailed`) may still
+    /// be ahead of it in the stream.
+    ///
+    /// [`Engine::remove_leg`]: crate::fanout::Engine::remove_leg
+    LegRemoved {
+        /// The leg.
+        leg: LegId,
+        /// Body bytes delivered to the leg (queued toward it, as
+        /// `LegInfo::bytes` counts them) until its removal.
+        bytes: u64,
+    },
     /// The leg failed alone; the others go on.
     LegFailed {
         /// The leg.

@@ -186,6 +186,7 @@ pub(crate) fn forward_event(sessions: &mut HashSet<SessionId>, events: &Sender<E
     match &e {
         Event::LegConnected { leg } => tracing::info!(?leg, "leg connected"),
         Event::LegDone { leg, bytes } => tracing::info!(?leg, bytes, "leg done"),
+        Event::LegRemoved { leg, bytes } => tracing::info!(?leg, bytes, "leg removed"),
         Event::LegFailed { leg, reason } => tracing::info!(?leg, %reason, "leg failed"),
         Event::UpstreamEnded { session } => tracing::info!(?session, "upstream ended"),
         Event::SessionEnded { session } => {

@@ -288,6 +288,13 @@ impl Engine {
 
     /// Removes a leg (a device's BYE, CANCEL or reject), closing its
     /// connection. The other legs and the session go on.
+    ///
+    /// A removed leg is reported with [`Event::LegRemoved`] (the body bytes
+    /// delivered to it), queued at once: it precedes every event the
+    /// removal causes (`UpstreamEnded` for the upstream leg, the session's
+    /// `SessionEnded`), and no other event about the leg follows it. A
+    /// paced [`Event::LegDone`] not yet emitted is withdrawn. A call that
+    /// fails (no such session or leg) reports nothing.
     pub fn remove_leg(&mut self, leg: LegId, now: Instant) -> Result<(), EngineError> {
         self.now = now;
         let s = self
@@ -306,6 +313,10 @@ impl Engine {
             self.conns.remove(&conn);
             self.outputs.push_back(Output::Close { conn, flush: false });
         }
+        self.outputs.push_back(Output::Event(Event::LegRemoved {
+            leg,
+            bytes: l.delivered_bytes,
+        }));
         if leg.is_upstream() {
             s.end_upstream();
             self.outputs.push_back(Output::Event(Event::UpstreamEnded {

@@ -3,6 +3,7 @@
 mod harness;
 mod in_step;
 mod read_ahead;
+mod remove;
 mod tid_wrap;
 
 use std::time::Duration;
