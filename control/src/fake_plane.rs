@@ -1,13 +1,16 @@
 //! A data plane without sockets, for the table and server tests: it keeps
-//! what it is told and answers like the engine's API; tests inject its
-//! events by hand.
+//! what it is told and answers like the engine's API. The events the
+//! engine raises for a call itself (`LegRemoved` for each removed leg) are
+//! queued here for the test to take ([`FakePlane::take_events`]) and feed
+//! to the table, or drop (a removal that lost a race); the others tests
+//! inject by hand.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use msrp_relay::fanout::{Answer, EngineError, EngineStats, LegId, LegInfo, SessionId};
+use msrp_relay::fanout::{Answer, EngineError, EngineStats, Event, LegId, LegInfo, SessionId};
 
 use crate::plane::{DataPlane, PlaneError};
 
@@ -20,12 +23,30 @@ struct FakeSession {
 #[derive(Debug, Default)]
 pub(crate) struct FakePlane {
     inner: Mutex<(u64, HashMap<SessionId, FakeSession>, Vec<String>)>,
+    events: Mutex<Vec<Event>>,
+}
+
+/// The bytes the fake says it delivered to a leg (`session_legs`,
+/// `LegRemoved`).
+pub(crate) fn fake_bytes(leg: LegId) -> u64 {
+    100 * u64::from(leg.index)
 }
 
 impl FakePlane {
     /// Calls made, e.g. `remove_leg 1/2`, `end_session 1`.
     pub(crate) fn calls(&self) -> Vec<String> {
         self.inner.lock().unwrap().2.clone()
+    }
+
+    /// The events raised since the last call, in order.
+    pub(crate) fn take_events(&self) -> Vec<Event> {
+        std::mem::take(&mut *self.events.lock().unwrap())
+    }
+
+    /// The worker loses the session (gone, as after a crash): every call
+    /// naming it fails at once.
+    pub(crate) fn forget_session(&self, session: SessionId) {
+        self.inner.lock().unwrap().1.remove(&session);
     }
 
     /// The answer the leg got.
@@ -103,6 +124,11 @@ impl DataPlane for FakePlane {
             .and_then(Option::take)
             .ok_or(EngineError::NoLeg)?;
         g.2.push(format!("remove_leg {}/{}", leg.session.0, leg.index));
+        // Like the engine: one `LegRemoved` per removal that succeeds.
+        self.events.lock().unwrap().push(Event::LegRemoved {
+            leg,
+            bytes: fake_bytes(leg),
+        });
         Ok(())
     }
 
@@ -115,7 +141,8 @@ impl DataPlane for FakePlane {
     }
 
     fn session_legs(&self, session: SessionId) -> Result<Vec<LegInfo>, PlaneError> {
-        let g = self.inner.lock().unwrap();
+        let mut g = self.inner.lock().unwrap();
+        g.2.push(format!("session_legs {}", session.0));
         let s = g.1.get(&session).ok_or(EngineError::NoSession)?;
         Ok(s.legs
             .iter()
@@ -131,7 +158,7 @@ impl DataPlane for FakePlane {
                     label: label.clone(),
                     state: state.clone(),
                     local_uri: Self::uri(leg),
-                    bytes: 100 * u64::from(leg.index),
+                    bytes: fake_bytes(leg),
                     received: 0,
                     queued: 0,
                 })

@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use super::offer::{cancel_branches, close_leg};
+use super::offer::{cancel_branches, close_leg, leg_done};
 use super::{ConnId, DeviceStatus, Ending, Entry, Key, TableError};
 use crate::plane::{DataPlane, PlaneError};
 use crate::policy::{BranchState, CancelReason, ForkAction, Response};
@@ -52,8 +52,8 @@ impl super::Core {
         let dev = &mut e.devices[di];
         if dev.status.live() {
             let _ = plane.remove_leg(dev.leg);
+            dev.status = DeviceStatus::Removed;
         }
-        dev.status = DeviceStatus::Removed;
         let mut reply = RejectReply {
             sender_status: None,
         };
@@ -173,10 +173,17 @@ impl super::Core {
         events
     }
 
-    /// Removes an entry and says `session-ended`.
+    /// Removes an entry and says `session-ended`, after the `leg-done` of
+    /// each leg still being removed (its removal lost the race with the
+    /// session's end, or the plane never answered: `bytes-sent` 0).
     pub(crate) fn drop_entry(&mut self, key: &Key, events: &mut Vec<Event>) {
         if let Some(e) = self.sessions.remove(key) {
             self.by_id.remove(&e.id);
+            for d in &e.devices {
+                if let DeviceStatus::Removing(reason) = d.status {
+                    events.push(leg_done(&e.key, d, reason, 0));
+                }
+            }
             events.push(Event::SessionEnded {
                 call_id: key.0.clone(),
                 from_tag: key.1.clone(),

@@ -4,6 +4,7 @@ use std::time::Instant;
 
 use msrp_relay::fanout::{Event as PlaneEvent, LegId};
 
+use super::offer::leg_done;
 use super::{DeviceStatus, Key};
 use crate::protocol::{DoneReason, Event};
 
@@ -22,19 +23,38 @@ impl super::Core {
                 let Some(d) = e.devices.iter_mut().find(|d| d.leg == leg) else {
                     return out;
                 };
-                d.status = DeviceStatus::Done;
-                out.push(Event::LegDone {
-                    call_id: key.0,
-                    from_tag: key.1,
-                    via_branch: d.via_branch.clone(),
-                    to_tag: d.to_tag.clone(),
-                    reason: DoneReason::Drained,
-                    bytes_sent: bytes,
-                });
-                self.counters.bytes_sent += bytes;
+                match d.status {
+                    // Drained just before the control plane's removal
+                    // reached the worker: the front end asked for this
+                    // leg's end, so its reason stands (and the plane's
+                    // `LegRemoved`, if it comes, is not reported again).
+                    DeviceStatus::Removing(reason) => {
+                        d.status = DeviceStatus::Removed;
+                        out.push(leg_done(&key, d, reason, bytes));
+                    }
+                    s if s.live() => {
+                        d.status = DeviceStatus::Done;
+                        out.push(leg_done(&key, d, DoneReason::Drained, bytes));
+                        self.counters.bytes_sent += bytes;
+                    }
+                    // Told already (removed, failed, done).
+                    _ => {}
+                }
             }
-            // Not used yet: the table removes legs itself.
-            PlaneEvent::LegRemoved { .. } => {}
+            PlaneEvent::LegRemoved { leg, bytes } => {
+                let Some((key, e)) = self.lookup(leg) else {
+                    return out;
+                };
+                // Only a removal that owes the front end a `leg-done` is
+                // reported; the others (CANCEL, reject, forced drains)
+                // were told when they were made.
+                if let Some(d) = e.devices.iter_mut().find(|d| d.leg == leg)
+                    && let DeviceStatus::Removing(reason) = d.status
+                {
+                    d.status = DeviceStatus::Removed;
+                    out.push(leg_done(&key, d, reason, bytes));
+                }
+            }
             PlaneEvent::LegFailed { leg, reason } => {
                 let Some((key, e)) = self.lookup(leg) else {
                     return out;
@@ -97,6 +117,12 @@ impl super::Core {
         let Some(d) = e.devices.iter_mut().find(|d| d.leg == leg) else {
             return;
         };
+        // Nothing more about a leg after its `leg-done` or `leg-failed`,
+        // or its CANCEL (a leg being removed still has its `leg-done`
+        // to come, after this).
+        if !d.status.live() && !matches!(d.status, DeviceStatus::Removing(_)) {
+            return;
+        }
         if d.status == DeviceStatus::Answered {
             d.status = DeviceStatus::Connected;
         }

@@ -29,7 +29,7 @@ fn control_state(s: DeviceStatus) -> LegState {
         DeviceStatus::Answered => LegState::Connecting,
         DeviceStatus::Connected => LegState::Connected,
         DeviceStatus::Failed => LegState::Failed,
-        DeviceStatus::Done | DeviceStatus::Removed => LegState::Done,
+        DeviceStatus::Done | DeviceStatus::Removing(_) | DeviceStatus::Removed => LegState::Done,
     }
 }
 

@@ -154,13 +154,20 @@ pub(crate) enum DeviceStatus {
     Done,
     /// Failed (`leg-failed`).
     Failed,
+    /// Being removed by the control plane with a `leg-done` of this
+    /// reason owed to the front end (the front end's delete, a policy
+    /// close): the removal is posted to the data plane, and the `leg-done`
+    /// goes out, once, when the plane reports the leg removed (with the
+    /// bytes the device got), drained just before, or its session freed.
+    Removing(crate::protocol::DoneReason),
     /// Removed from the data plane by the control plane (reject, CANCEL,
-    /// policy close, the front end's delete).
+    /// policy close, the front end's delete), and told if owed.
     Removed,
 }
 
 impl DeviceStatus {
-    /// Still a leg in the data plane.
+    /// Still a leg in the data plane that the control plane has not
+    /// removed.
     pub(crate) fn live(self) -> bool {
         matches!(
             self,

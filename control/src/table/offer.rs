@@ -295,8 +295,8 @@ impl super::Core {
         if reply.close {
             if dev.status.live() {
                 let _ = plane.remove_leg(dev.leg);
+                dev.status = DeviceStatus::Removed;
             }
-            dev.status = DeviceStatus::Removed;
             return Ok(reply);
         }
         plane.answer(
@@ -359,7 +359,11 @@ pub(crate) fn cancel_branches(
     }
 }
 
-/// Removes an accepted device leg and tells the front end to BYE it.
+/// Removes an accepted device leg; the front end is told with a
+/// `leg-done` of `reason` once the data plane reports the removal
+/// (`LegRemoved`, with the bytes the device got: no round trip to the
+/// worker here). If the removal cannot even be posted, nothing will report
+/// it: the `leg-done` goes out now, with `bytes-sent` 0.
 pub(crate) fn close_leg(
     plane: &dyn crate::plane::DataPlane,
     e: &mut Entry,
@@ -367,26 +371,30 @@ pub(crate) fn close_leg(
     reason: DoneReason,
     events: &mut Vec<Event>,
 ) {
-    let id = e.id;
     let Some(d) = e.devices.iter_mut().find(|d| d.via_branch == branch) else {
         return;
     };
     if !d.status.live() {
         return;
     }
-    let bytes = plane
-        .session_legs(id)
-        .ok()
-        .and_then(|legs| legs.into_iter().find(|l| l.leg == d.leg))
-        .map_or(0, |l| l.bytes);
-    let _ = plane.remove_leg(d.leg);
-    d.status = DeviceStatus::Removed;
-    events.push(Event::LegDone {
-        call_id: e.key.0.clone(),
-        from_tag: e.key.1.clone(),
+    match plane.remove_leg(d.leg) {
+        Ok(()) => d.status = DeviceStatus::Removing(reason),
+        Err(err) => {
+            tracing::warn!(via_branch = %d.via_branch, error = %err, "removing a device leg");
+            d.status = DeviceStatus::Removed;
+            events.push(leg_done(&e.key, d, reason, 0));
+        }
+    }
+}
+
+/// The front end's `leg-done` for a device leg.
+pub(crate) fn leg_done(key: &super::Key, d: &DeviceLeg, reason: DoneReason, bytes: u64) -> Event {
+    Event::LegDone {
+        call_id: key.0.clone(),
+        from_tag: key.1.clone(),
         via_branch: d.via_branch.clone(),
         to_tag: d.to_tag.clone(),
         reason,
         bytes_sent: bytes,
-    });
+    }
 }
