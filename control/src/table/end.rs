@@ -113,9 +113,18 @@ impl super::Core {
         let plane = self.plane.clone();
         if let Some(e) = self.sessions.get_mut(key)
             && e.ending.is_none()
-            && let Err(err) = end_entry(&*plane, e, "sender-ended", now, events)
         {
-            tracing::warn!(call_id = %key.0, error = %err, "ending session after sender left");
+            match end_entry(&*plane, e, "sender-ended", now, events) {
+                Ok(_) => {}
+                // The plane freed the session already (it had nothing left
+                // to drain, e.g. at shutdown): nothing to end there.
+                Err(PlaneError::Engine(EngineError::NoSession)) => {
+                    tracing::debug!(call_id = %key.0, "sender left; the data plane had freed the session");
+                }
+                Err(err) => {
+                    tracing::warn!(call_id = %key.0, error = %err, "ending session after sender left");
+                }
+            }
         }
     }
 
