@@ -43,6 +43,9 @@ pub(super) struct Conn {
     pub(super) recv_cancelled: bool,
     /// The send whose result is awaited (at most one per connection).
     pub(super) send: Option<u64>,
+    /// `Worker::turn` when `send` was queued: the next `io_uring_enter`
+    /// submits it.
+    pub(super) send_turn: u64,
     /// The connect in flight.
     pub(super) connect: Option<u64>,
     /// Operations that use `fd` and have not had their last CQE.
@@ -64,6 +67,7 @@ impl Conn {
             recv: None,
             recv_cancelled: false,
             send: None,
+            send_turn: 0,
             connect: None,
             ops: 0,
             pending: VecDeque::new(),

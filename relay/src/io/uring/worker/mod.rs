@@ -72,6 +72,8 @@ pub(crate) struct Worker {
     more: bool,
     cqes: Vec<(u64, i32, u32)>,
     ids: Vec<ConnId>,
+    /// `io_uring_enter` calls so far (see `Conn::send_turn`).
+    turn: u64,
 }
 
 impl std::fmt::Debug for Worker {
@@ -137,6 +139,7 @@ impl Worker {
             more: false,
             cqes: Vec::with_capacity(1024),
             ids: Vec::new(),
+            turn: 0,
         };
         w.arm_accept();
         w.arm_wake();
@@ -153,6 +156,7 @@ impl Worker {
                 tracing::error!(error = %e, "io_uring_enter failed; worker stops");
                 break;
             }
+            self.turn += 1;
             let now = Instant::now();
             self.complete(now);
             if let Some(b) = &mut self.bufs {

@@ -34,12 +34,28 @@ impl Worker {
         ids.clear();
         ids.extend(self.conns.keys().copied());
         for &id in &ids {
+            self.waiting_send(id);
             self.feed(id, now);
             self.read_state(id, now);
             self.write(id, now);
         }
         self.ids = ids;
         self.outputs(now);
+    }
+
+    /// A send that a socket with room completes at once has its CQE as
+    /// soon as the `io_uring_enter` that submitted it returns (inline
+    /// completions are posted before it returns); one still in flight after
+    /// that was armed to wait for room: the socket is full. Telling the engine keeps a device
+    /// that stopped reading right after a whole send from holding the
+    /// sender back as the read-ahead front (a short send says the same).
+    fn waiting_send(&mut self, id: ConnId) {
+        if let Some(c) = self.conns.get(&id)
+            && c.send.is_some()
+            && c.send_turn < self.turn
+        {
+            self.p.engine.set_write_blocked(id, true);
+        }
     }
 
     /// Gives queued bytes to the engine while it can read them.
@@ -242,6 +258,7 @@ impl Worker {
         let ud = unsafe { self.submit(op, entry) };
         if let (Some(ud), Some(c)) = (ud, self.conns.get_mut(&id)) {
             c.send = Some(ud);
+            c.send_turn = self.turn;
             c.ops += 1;
         }
     }
