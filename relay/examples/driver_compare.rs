@@ -98,14 +98,19 @@ fn cpu_ns(prefixes: &[&str]) -> u64 {
         if !prefixes.iter().any(|p| comm.starts_with(p)) {
             continue;
         }
-        let s = std::fs::read_to_string(t.path().join("schedstat")).unwrap_or_default();
-        total += s
-            .split_whitespace()
-            .next()
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(0);
+        total += schedstat_ns(&t.path());
     }
     total
+}
+
+/// Time (ns) a task has run: the first field of its `schedstat`.
+fn schedstat_ns(task: &std::path::Path) -> u64 {
+    std::fs::read_to_string(task.join("schedstat"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .next()
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0)
 }
 
 /// CPU time (ns) of the kernel's softirq threads (loopback receive work
@@ -115,12 +120,7 @@ fn ksoftirqd_ns() -> u64 {
     for p in std::fs::read_dir("/proc").unwrap().flatten() {
         let comm = std::fs::read_to_string(p.path().join("comm")).unwrap_or_default();
         if comm.starts_with("ksoftirqd") {
-            let s = std::fs::read_to_string(p.path().join("schedstat")).unwrap_or_default();
-            total += s
-                .split_whitespace()
-                .next()
-                .and_then(|v| v.parse::<u64>().ok())
-                .unwrap_or(0);
+            total += schedstat_ns(&p.path());
         }
     }
     total

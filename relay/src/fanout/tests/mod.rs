@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use harness::{H, cfg};
 
-use crate::fanout::{Event, FailReason, LegId, Output};
+use crate::fanout::{ConnId, Event, FailReason, LegId, Output};
 use crate::msrp::{Flag, StatusCode};
 
 fn file(n: usize) -> Vec<u8> {
@@ -570,16 +570,14 @@ fn ft_terminate_one_transfer_ends_alone() {
     h.eng.remove_leg(sessions[0].2[0], h.now).unwrap();
     h.eng.handle_closed(sessions[1].1, h.now);
     h.run();
+    // The last chunk of transfer `mid` from `snd`.
+    let finish = |h: &mut H, snd: ConnId, mid: &str| {
+        let range = (20_001, 50_000, Some(50_000));
+        let w = h.chunk(snd, mid, range, &data[20_000..], Flag::Complete, "");
+        h.send_raw(snd, &w);
+    };
     let (_, snd2, _, devs2) = &sessions[2];
-    let w = h.chunk(
-        *snd2,
-        "ft200001",
-        (20_001, 50_000, Some(50_000)),
-        &data[20_000..],
-        Flag::Complete,
-        "",
-    );
-    h.send_raw(*snd2, &w);
+    finish(&mut h, *snd2, "ft200001");
     for d in devs2 {
         assert_eq!(
             h.peers[d].messages()[&b"ft200001".to_vec()],
@@ -588,15 +586,7 @@ fn ft_terminate_one_transfer_ends_alone() {
     }
     // Transfer 0 goes on for its other device.
     let (_, snd0, _, devs0) = &sessions[0];
-    let w = h.chunk(
-        *snd0,
-        "ft000001",
-        (20_001, 50_000, Some(50_000)),
-        &data[20_000..],
-        Flag::Complete,
-        "",
-    );
-    h.send_raw(*snd0, &w);
+    finish(&mut h, *snd0, "ft000001");
     assert_eq!(
         h.peers[&devs0[1]].messages()[&b"ft000001".to_vec()],
         (data.clone(), Flag::Complete)
