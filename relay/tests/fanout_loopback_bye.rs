@@ -18,6 +18,7 @@ fn bye_after_last_byte(driver: Driver) {
     let slow = PeerOpts {
         rate: Some(2_000_000),
         rcvbuf: Some(16 << 10),
+        ..PeerOpts::default()
     };
     devs.push(device(&relay, session, "slow", slow));
     let body = file(2 << 20, 11);

@@ -20,6 +20,7 @@ fn device_disconnects(driver: Driver) {
     let slow = PeerOpts {
         rate: Some(2_000_000),
         rcvbuf: Some(16 << 10),
+        ..PeerOpts::default()
     };
     let (gone_leg, gone) = device(&relay, session, "dev-gone", slow);
     let body = file(4 << 20, 3);

@@ -32,6 +32,7 @@ fn slow_device(driver: Driver) {
     let slow_opts = PeerOpts {
         rate: Some(1_000_000),
         rcvbuf: Some(16 << 10),
+        ..PeerOpts::default()
     };
     let (_, slow) = device(&relay, session, "slow", slow_opts);
     let body = file(3 << 20, 42);

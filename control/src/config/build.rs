@@ -105,6 +105,7 @@ impl Config {
                 .then_some(self.msrp.max_message_bytes),
             leg_timeout: ms(self.timeouts.leg_ms),
             bind_timeout: ms(self.timeouts.bind_ms),
+            report_wait: ms(self.timeouts.report_wait_ms),
             done_pacing: PacerConfig {
                 max_per_sec: self.pacing.bye_per_sec,
                 burst: self.pacing.bye_burst,

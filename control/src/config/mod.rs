@@ -198,6 +198,8 @@ pub struct Timeouts {
     pub leg_ms: u64,
     /// An accepted MSRP connection must bind to a leg within this.
     pub bind_ms: u64,
+    /// A complete message waits this long for a device's success REPORT.
+    pub report_wait_ms: u64,
     /// On SIGINT/SIGTERM, sessions drain for at most this.
     pub shutdown_drain_ms: u64,
 }
@@ -207,6 +209,7 @@ impl Default for Timeouts {
         Timeouts {
             leg_ms: 30_000,
             bind_ms: 30_000,
+            report_wait_ms: 30_000,
             shutdown_drain_ms: 10_000,
         }
     }

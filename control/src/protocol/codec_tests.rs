@@ -194,6 +194,7 @@ fn every_reply_round_trips() {
                 bytes_received: 10,
                 bytes_sent: 30,
                 spilled_bytes: 0,
+                awaiting_reports: 2,
                 control_connections: 1,
             }),
         ),

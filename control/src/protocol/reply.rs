@@ -199,6 +199,8 @@ pub struct StatisticsReply {
     pub bytes_sent: u64,
     /// Content-log bytes now spilled to disk.
     pub spilled_bytes: u64,
+    /// Messages now waiting for a device's success REPORT.
+    pub awaiting_reports: u64,
     /// Control connections now.
     pub control_connections: u64,
 }

@@ -126,6 +126,7 @@ impl super::Core {
             bytes_received: sum(|s| s.bytes_received),
             bytes_sent: self.counters.bytes_sent,
             spilled_bytes: sum(|s| s.log_spilled),
+            awaiting_reports: sum(|s| s.awaiting_reports as u64),
             control_connections: self.control_connections,
         })
     }

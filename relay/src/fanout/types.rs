@@ -119,8 +119,13 @@ pub struct EngineConfig {
     pub bind_timeout: Duration,
     /// Pacing of `leg-done` events (PF-LMM-BYE).
     pub done_pacing: PacerConfig,
-    /// Message ids remembered for IMDN / REPORT de-duplication.
+    /// Message ids remembered per session for IMDN de-duplication, for
+    /// REPORT routing, and awaiting success REPORTs.
     pub max_tracked_ids: usize,
+    /// How long a complete message that asked for success REPORTs waits
+    /// for one device to report all of it (RFC 4975 §7.1.2 lets REPORTs
+    /// come late); then it is forgotten and a later REPORT is ignored.
+    pub report_wait: Duration,
 }
 
 impl Default for EngineConfig {
@@ -149,6 +154,7 @@ impl Default for EngineConfig {
                 burst: 20,
             },
             max_tracked_ids: 4096,
+            report_wait: Duration::from_secs(30),
         }
     }
 }

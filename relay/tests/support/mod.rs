@@ -19,7 +19,7 @@ use bytes::Bytes;
 use msrp_relay::fanout::{Answer, Event, LegId, SessionId, Setup};
 use msrp_relay::io::{IoMode, Relay, RelayConfig, RelayHandle, UringConfig};
 #[allow(unused_imports)]
-pub use peer::{Peer, PeerOpts, next_seq, sha256_hex};
+pub use peer::{Peer, PeerOpts, Reports, next_seq, sha256_hex};
 
 /// Upper bound of any single wait in these tests: generous, since CI
 /// machines are slow and shared; a healthy run takes far less.

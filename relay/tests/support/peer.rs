@@ -40,6 +40,31 @@ pub struct PeerOpts {
     /// `SO_RCVBUF`, set before connecting (a small window makes a slow
     /// reader push back on the relay at once).
     pub rcvbuf: Option<usize>,
+    /// How the peer answers `Success-Report: yes` (RFC 4975 §7.1.3).
+    pub reports: Reports,
+}
+
+/// How a peer sends success REPORTs for chunks that ask for them. Like the
+/// third-party clients seen in the field, a REPORT always leaves in a
+/// write of its own, after the chunk's `200` (never coalesced with it).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Reports {
+    /// Never (a client that ignores Success-Report).
+    #[default]
+    Off,
+    /// One REPORT for the whole message, after its last chunk.
+    Whole {
+        /// Written this long after the `200` (a client that reports late).
+        delay: Duration,
+    },
+    /// One REPORT per chunk, covering just that chunk's bytes.
+    PerChunk {
+        /// Written this long after the chunk's `200`.
+        delay: Duration,
+        /// Held until the message's last chunk, then written last chunk
+        /// first, each twice: out of order and duplicated.
+        shuffle: bool,
+    },
 }
 
 /// One message as received, chunks joined by Byte-Range.
@@ -73,6 +98,8 @@ pub struct PeerState {
     pub responses: HashMap<String, u16>,
     /// (Message-ID, status) of REPORTs received.
     pub reports: Vec<(String, u16)>,
+    /// Byte-Range of each REPORT received, in the order of `reports`.
+    pub report_ranges: Vec<ByteRange>,
     pub body_bytes: u64,
     pub eof: bool,
     pub errors: Vec<String>,
@@ -216,6 +243,23 @@ impl Peer {
         ct: &str,
         body: &[u8],
         chunk: usize,
+        sent: impl FnMut(u64),
+    ) -> Vec<String> {
+        self.send_chunks(mid, ct, body, chunk, None, sent)
+    }
+
+    /// [`Peer::send_message`] with `Success-Report: yes` on every chunk.
+    pub fn send_reported(&self, mid: &str, ct: &str, body: &[u8], chunk: usize) -> Vec<String> {
+        self.send_chunks(mid, ct, body, chunk, Some(true), |_| {})
+    }
+
+    fn send_chunks(
+        &self,
+        mid: &str,
+        ct: &str,
+        body: &[u8],
+        chunk: usize,
+        success_report: Option<bool>,
         mut sent: impl FnMut(u64),
     ) -> Vec<String> {
         let total = body.len() as u64;
@@ -230,8 +274,9 @@ impl Peer {
                 total: Some(total),
             };
             let mut b = BytesMut::new();
-            self.head(&tid, mid, Some(range), Some(ct), None)
-                .encode(&mut b);
+            let mut head = self.head(&tid, mid, Some(range), Some(ct), None);
+            head.success_report = success_report;
+            head.encode(&mut b);
             b.extend_from_slice(&body[at..end]);
             let flag = if end == body.len() {
                 Flag::Complete

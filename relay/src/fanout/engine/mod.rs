@@ -80,6 +80,8 @@ pub struct EngineStats {
     pub messages: usize,
     /// Body bytes received on every leg since the engine started.
     pub bytes_received: u64,
+    /// Messages waiting for a device's success REPORT.
+    pub awaiting_reports: usize,
 }
 
 /// The fan-out engine of one worker. See the module docs.
@@ -396,6 +398,7 @@ impl Engine {
             st.log_memory += ls.in_memory;
             st.log_spilled += ls.spilled;
             st.messages += s.live_messages();
+            st.awaiting_reports += s.awaiting_reports();
         }
         st
     }

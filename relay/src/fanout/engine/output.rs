@@ -210,6 +210,7 @@ impl Engine {
         let mut stalled = Vec::new();
         let limit = self.cfg.leg_timeout;
         for (id, s) in &mut self.sessions {
+            s.expire_reports(now);
             if s.ending && s.ending_at.is_none() {
                 s.ending_at = Some(now);
             }

@@ -2,9 +2,10 @@
 //!
 //! CPM-MLD-004/005/024/025: when the recipient has several devices, the
 //! sender gets exactly one delivery notification and one read report per
-//! message, and (RFC 4975 §7.1.3 at a B2BUA) one success REPORT per MSRP
 //! message. RFC 5438 §8.3 lets an intermediary aggregate; a multi-device
 //! recipient is one recipient, so aggregation here means "first wins".
+//! (Success REPORTs, which need byte ranges, not a first-wins rule, are
+//! aggregated by the session's `success` tracker.)
 //!
 //! Per original message id and per [`NotificationKind`]:
 //! - the first success (`delivered`, `displayed`, `processed`/`stored`) is
@@ -17,8 +18,8 @@
 //!   did get the message on some device, and a stale "failed" is worse for
 //!   the sender than a second, correcting notification.
 //!
-//! Memory is bounded: at most `max_tracked` ids per key space (IMDN message
-//! ids, MSRP Message-IDs), evicted first-in first-out. An id that was
+//! Memory is bounded: at most `max_tracked` IMDN message ids, evicted
+//! first-in first-out. An id that was
 //! evicted is unknown again: a late duplicate for it is forwarded (at least
 //! once rather than lost), so the cap must cover the notifications that can
 //! still be in flight (a few per message for the messages of one session).
@@ -30,7 +31,7 @@ use std::sync::Arc;
 
 use super::{MAX_ID_LEN, Notification, NotificationKind};
 
-/// What to do with a notification or REPORT from a device.
+/// What to do with a notification from a device.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
     /// Send it upstream to the sender.
@@ -133,22 +134,19 @@ struct ImdnState {
     processing: Outcome,
 }
 
-/// Per-session deduplication of IMDNs and success REPORTs (see the module
+/// Per-session deduplication of IMDNs (see the module
 /// documentation for the rules and what eviction means).
 #[derive(Debug)]
 pub struct ImdnAggregator {
     imdn: Bounded<ImdnState>,
-    reports: Bounded<Outcome>,
 }
 
 impl ImdnAggregator {
-    /// An aggregator tracking at most `max_tracked` ids per key space
-    /// (a cap of 0 is taken as 1).
+    /// An aggregator tracking at most `max_tracked` ids (a cap of 0 is
+    /// taken as 1).
     pub fn new(max_tracked: usize) -> Self {
-        let cap = max_tracked.max(1);
         Self {
-            imdn: Bounded::new(cap),
-            reports: Bounded::new(cap),
+            imdn: Bounded::new(max_tracked.max(1)),
         }
     }
 
@@ -172,32 +170,20 @@ impl ImdnAggregator {
         })
     }
 
-    /// Decides whether a device's success REPORT (RFC 4975 §7.1.2) for the
-    /// upstream MSRP `Message-ID` goes upstream: the first one does.
-    pub fn on_success_report(&mut self, msrp_message_id: &str) -> Verdict {
-        if msrp_message_id.len() > MAX_ID_LEN {
-            return Verdict::Forward;
-        }
-        self.reports
-            .with_entry(msrp_message_id, |outcome| outcome.offer(true))
-    }
-
-    /// Drops the state of an IMDN message id and of an MSRP Message-ID of
-    /// that value; returns whether anything was tracked.
+    /// Drops the state of an IMDN message id; returns whether it was
+    /// tracked.
     pub fn forget(&mut self, id: &str) -> bool {
-        let a = self.imdn.forget(id);
-        let b = self.reports.forget(id);
-        a || b
+        self.imdn.forget(id)
     }
 
-    /// Ids currently tracked (IMDN and REPORT key spaces together).
+    /// Ids currently tracked.
     pub fn tracked(&self) -> usize {
-        self.imdn.map.len() + self.reports.map.len()
+        self.imdn.map.len()
     }
 
     /// Ids evicted so far because the cap was reached.
     pub fn evicted(&self) -> u64 {
-        self.imdn.evicted + self.reports.evicted
+        self.imdn.evicted
     }
 }
 
@@ -286,27 +272,6 @@ mod tests {
     }
 
     #[test]
-    fn cpm_mld_024_success_report_once_per_msrp_message_id() {
-        let mut agg = ImdnAggregator::new(16);
-        assert_eq!(agg.on_success_report("msrp-1"), Verdict::Forward);
-        assert_eq!(
-            agg.on_success_report("msrp-1"),
-            Verdict::Suppress(SuppressReason::Duplicate)
-        );
-        // Separate key spaces: an IMDN id equal to an MSRP id is unrelated.
-        assert_eq!(
-            agg.on_notification(&notification(
-                "msrp-1",
-                "delivery-notification",
-                "delivered"
-            )),
-            Verdict::Forward
-        );
-        assert_eq!(agg.on_success_report("msrp-2"), Verdict::Forward);
-        assert_eq!(agg.tracked(), 3);
-    }
-
-    #[test]
     fn eviction_is_fifo_and_an_evicted_id_is_forwarded_again() {
         let mut agg = ImdnAggregator::new(2);
         let d = |id: &str| notification(id, "delivery-notification", "delivered");
@@ -329,9 +294,8 @@ mod tests {
         assert!(agg.forget("a"));
         assert!(!agg.forget("zzz"));
         assert_eq!(agg.tracked(), 1);
-        assert_eq!(
-            ImdnAggregator::new(0).on_success_report("x"),
-            Verdict::Forward
-        );
+        let mut tiny = ImdnAggregator::new(0);
+        assert_eq!(tiny.on_notification(&d("x")), Verdict::Forward);
+        assert_eq!(tiny.tracked(), 1, "a cap of 0 is taken as 1");
     }
 }

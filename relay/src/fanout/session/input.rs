@@ -6,6 +6,7 @@ use std::collections::{HashMap, VecDeque};
 
 use bytes::Bytes;
 
+use super::success::Outcome;
 use super::{CPIM, ISCOMPOSING, Pending, Session, UPSTREAM};
 use crate::fanout::imdn::{Verdict, parse_cpim};
 use crate::fanout::leg::{Rx, RxMode};
@@ -61,6 +62,9 @@ impl Session {
             {
                 // FT-MAXSIZE: refuse before a byte is stored.
                 return self.refuse_too_large(li, head, &message_id);
+            }
+            if head.wants_success_report() {
+                self.success.expect(&message_id);
             }
             let is_cpim = head
                 .content_type
@@ -276,9 +280,33 @@ impl Session {
 
     pub(crate) fn end_message(&mut self, origin: u32, msg: u64, flag: Flag) {
         if self.backlog.is_empty() {
-            self.stream.push_end(origin, msg, flag, self.log.end());
+            self.push_end(origin, msg, flag);
         } else {
             self.backlog.push_back(Pending::End { origin, msg, flag });
+        }
+    }
+
+    /// Ends a message in the index, once every byte before the end is in
+    /// it: its size is known now, and so is what a success REPORT for it
+    /// must cover.
+    fn push_end(&mut self, origin: u32, msg: u64, flag: Flag) {
+        self.stream.push_end(origin, msg, flag, self.log.end());
+        if origin != UPSTREAM {
+            return;
+        }
+        let Some((id, size)) = self
+            .stream
+            .msg(msg)
+            .map(|m| (m.message_id.clone(), m.received))
+        else {
+            return;
+        };
+        if flag == Flag::Complete {
+            if let Outcome::Whole { size } = self.success.complete(&id, size) {
+                self.report_success(&id, size);
+            }
+        } else {
+            self.success.abandon(&id);
         }
     }
 
@@ -286,9 +314,7 @@ impl Session {
     pub(super) fn drain_backlog(&mut self) {
         while let Some(p) = self.backlog.pop_front() {
             match p {
-                Pending::End { origin, msg, flag } => {
-                    self.stream.push_end(origin, msg, flag, self.log.end())
-                }
+                Pending::End { origin, msg, flag } => self.push_end(origin, msg, flag),
                 Pending::Bytes { msg, at, data } => {
                     let len = data.len() as u64;
                     match self.log.append(data.clone()) {

@@ -54,6 +54,8 @@ pub(crate) struct Session {
     pub(crate) log: ContentLog,
     pub(crate) stream: Stream,
     imdn: ImdnAggregator,
+    /// Upstream messages awaiting a device's success REPORT.
+    success: SuccessReports,
     /// The sender ended (BYE or its connection closed): legs drain.
     pub(crate) ending: bool,
     /// When it ended: legs not connected by then get `leg_timeout` more.
@@ -93,6 +95,7 @@ impl Session {
             log: ContentLog::new(cfg.log.clone(), budget),
             stream: Stream::default(),
             imdn: ImdnAggregator::new(cfg.max_tracked_ids),
+            success: SuccessReports::new(cfg.max_tracked_ids, cfg.report_wait),
             ending: false,
             ending_at: None,
             backlog: VecDeque::new(),
@@ -233,6 +236,17 @@ impl Session {
         self.stream.release_messages();
     }
 
+    /// The engine's tick: messages that waited long enough for a success
+    /// REPORT are forgotten.
+    pub(crate) fn expire_reports(&mut self, now: std::time::Instant) {
+        self.success.expire(now);
+    }
+
+    /// Messages waiting for a device's success REPORT.
+    pub(crate) fn awaiting_reports(&self) -> usize {
+        self.success.len()
+    }
+
     /// Statistics for `query`.
     pub(crate) fn live_messages(&self) -> usize {
         self.stream.live_messages()
@@ -242,3 +256,6 @@ impl Session {
 mod input;
 mod pump;
 mod reports;
+mod success;
+
+use success::SuccessReports;

@@ -1,12 +1,12 @@
 //! End-to-end reports and responses (RFC 4975 §7.1.2–§7.1.4 at a B2BUA):
-//! success REPORTs aggregated to one upstream, failure REPORTs when no
+//! success REPORTs aggregated to one upstream (`success`), failure REPORTs when no
 //! device can take a message, REPORTs routed back to the device whose
 //! message they concern, responses from the legs.
 
 use bytes::Bytes;
 
+use super::success::Outcome;
 use super::{Effects, Session, UPSTREAM};
-use crate::fanout::imdn::Verdict;
 use crate::fanout::leg::{LegState, RxMode};
 use crate::fanout::stream::Audience;
 use crate::fanout::types::FailReason;
@@ -31,30 +31,51 @@ impl Session {
             self.send_report(dev, &id, range, status.code);
             return;
         }
+        if status.code.is_success() {
+            return self.on_success_report(li, &id, head.byte_range);
+        }
         let Some(msg) = self.stream.by_message_id(&id) else {
+            tracing::debug!(session = self.id.0, leg = li,
+                message_id = %String::from_utf8_lossy(&id),
+                "failure REPORT for a message no longer held: ignored (RFC 4975 §7.1.2)");
             return;
         };
-        if status.code.is_success() {
-            // CPM-MLD-024: one success REPORT per message upstream.
-            let key = String::from_utf8_lossy(&id).into_owned();
-            if self.imdn.on_success_report(&key) == Verdict::Forward {
-                let range = self.stream.msg(msg).map_or(
-                    ByteRange {
-                        start: 1,
-                        end: None,
-                        total: None,
-                    },
-                    |m| ByteRange {
-                        start: 1,
-                        end: Some(m.received),
-                        total: Some(m.received),
-                    },
-                );
-                self.send_report(UPSTREAM, &id, range, status.code);
-            }
-        } else {
-            self.leg_refused(li, msg, status.code, fx);
+        self.leg_refused(li, msg, status.code, fx);
+    }
+
+    /// A device reports (part of) a message received. The sender hears
+    /// once, when one device has reported the whole message (`success`);
+    /// a REPORT without Byte-Range stands for all of it.
+    fn on_success_report(&mut self, li: u32, id: &Bytes, range: Option<ByteRange>) {
+        let (start, end) = range.map_or((1, None), |r| (r.start, r.end));
+        let why = match self.success.report(id, li, start, end) {
+            Outcome::Whole { size } => return self.report_success(id, size),
+            Outcome::Noted => return,
+            Outcome::Unknown => "not awaited (never asked for, already reported, or forgotten)",
+            Outcome::BadRange => "its Byte-Range does not fit the message",
+            Outcome::TooFragmented => "too many disjoint ranges reported",
+        };
+        tracing::debug!(session = self.id.0, leg = li,
+            message_id = %String::from_utf8_lossy(id), ?range,
+            "success REPORT ignored: {why}");
+    }
+
+    /// CPM-MLD-024: the one success REPORT the sender gets for a message,
+    /// for all of it with its real size (§7.1.2, §7.1.3 at a B2BUA).
+    pub(super) fn report_success(&mut self, id: &Bytes, size: u64) {
+        if let Some(m) = self
+            .stream
+            .by_message_id(id)
+            .and_then(|msg| self.stream.msg_mut(msg))
+        {
+            m.reported = true;
         }
+        let range = ByteRange {
+            start: 1,
+            end: Some(size),
+            total: Some(size),
+        };
+        self.send_report(UPSTREAM, id, range, StatusCode::OK);
     }
 
     pub(super) fn send_report(&mut self, li: u32, id: &Bytes, range: ByteRange, code: StatusCode) {

@@ -1,7 +1,7 @@
 //! Reads and writes of a uring worker: each turn, every connection gets
-//! its received bytes fed (while the engine can read), its receive armed
-//! or cancelled (backpressure), and a send queued if it has output and
-//! none in flight. The sends of all legs and the receives go to the
+//! its received bytes fed (while the engine can read) and its receive
+//! armed or cancelled (backpressure); then every connection with output
+//! and no send in flight gets a send. The sends of all legs and the receives go to the
 //! kernel together, in the next `io_uring_enter`.
 
 use std::time::Instant;
@@ -37,6 +37,14 @@ impl Worker {
             self.waiting_send(id);
             self.feed(id, now);
             self.read_state(id, now);
+        }
+        // Sends after every feed: what one connection's bytes queue on
+        // another (a device's REPORT for the sender, a sender's chunk for
+        // every device) leaves in this turn's enter, whatever the order of
+        // the connections. Queued in the same pass as the feed, output for
+        // a connection already passed waited for the next wake-up: up to
+        // the engine's 250 ms tick on an otherwise idle worker (issue 17).
+        for &id in &ids {
             self.write(id, now);
         }
         self.ids = ids;
