@@ -69,7 +69,9 @@ fn pf_lmm_bye_leg_done_only_after_each_device_got_its_last_byte() {
 #[test]
 fn pf_lmm_bye_unanswered_leg_fails_never_connected_and_session_ends() {
     for d in drivers() {
-        let relay = start_relay(d, 1, |_| {});
+        // The grace a never-answered leg gets after the sender's BYE is
+        // the leg timeout: short here, so the suite does not idle 30 s.
+        let relay = start_relay(d, 1, |c| c.engine.leg_timeout = Duration::from_secs(2));
         let h = relay.handle();
         let (session, snd) = sender(&relay, "sender");
         let (_, dev) = device(&relay, session, "dev", PeerOpts::default());

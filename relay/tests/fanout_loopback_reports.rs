@@ -88,3 +88,126 @@ fn msrp_report_10000_serial_messages_each_report_reaches_the_sender_once() {
         relay.shutdown(Duration::from_secs(5));
     }
 }
+
+/// Sends a small reported message and waits for its REPORT: REPORTs reach
+/// the sender in the order devices send them, so any REPORT still due for
+/// an earlier message would be in by then.
+fn barrier(snd: &Peer, mid: &str) {
+    let tids = snd.send_reported(mid, "text/plain", b"barrier", 1 << 20);
+    assert_eq!(snd.response(&tids[0], WAIT), 200);
+    snd.wait(&format!("the REPORT of {mid}"), WAIT, |s| {
+        s.reports.iter().any(|(m, _)| m == mid)
+    });
+}
+
+/// MSRP-REPORT (issue 15 A): a device that writes its REPORT 300 ms after
+/// its `200`, as the client seen in the field did, on every message of a
+/// short conversation: each REPORT reaches the sender once.
+#[test]
+fn msrp_report_300ms_after_the_200_still_reaches_the_sender() {
+    for driver in drivers() {
+        let relay = start_relay(driver, 1, |_| {});
+        let (session, snd) = sender(&relay, "sender");
+        let late = Reports::Whole {
+            delay: Duration::from_millis(300),
+        };
+        let (_, dev) = device(
+            &relay,
+            session,
+            "dev",
+            PeerOpts {
+                reports: late,
+                ..PeerOpts::default()
+            },
+        );
+        for i in 0..3 {
+            let mid = format!("late{i}");
+            let tids = snd.send_reported(&mid, "text/plain", &[b'y'; 200], 1 << 20);
+            assert_eq!(snd.response(&tids[0], WAIT), 200);
+            snd.wait(&format!("the REPORT of {mid}"), WAIT, |s| {
+                s.reports.len() > i
+            });
+        }
+        let st = snd.state();
+        let mids: Vec<&str> = st.reports.iter().map(|(m, _)| m.as_str()).collect();
+        assert_eq!(mids, ["late0", "late1", "late2"]);
+        assert!(st.report_ranges.iter().all(|r| *r == whole(200)));
+        drop(st);
+        assert_eq!(dev.state().complete().count(), 3);
+        relay.shutdown(Duration::from_secs(5));
+    }
+}
+
+/// MSRP-REPORT, CPM-MLD-024 (issue 15 B): a 2 MiB file in 64 KiB chunks
+/// to three devices that report per chunk (one at once, one late, one out
+/// of order and twice each), plus one that reports the whole file late.
+/// The sender gets exactly one REPORT, `1-2097152/2097152`, and only
+/// after its last chunk.
+#[test]
+fn msrp_report_cpm_mld_024_per_chunk_devices_give_one_whole_report() {
+    const SIZE: usize = 2 << 20;
+    for driver in drivers() {
+        let relay = start_relay(driver, 1, |_| {});
+        let (session, snd) = sender(&relay, "sender");
+        let modes = [
+            Reports::PerChunk {
+                delay: Duration::ZERO,
+                shuffle: false,
+            },
+            Reports::PerChunk {
+                delay: Duration::from_millis(100),
+                shuffle: false,
+            },
+            Reports::PerChunk {
+                delay: Duration::ZERO,
+                shuffle: true,
+            },
+            Reports::Whole {
+                delay: Duration::from_millis(200),
+            },
+        ];
+        let devs: Vec<Peer> = modes
+            .iter()
+            .enumerate()
+            .map(|(i, &reports)| {
+                let opts = PeerOpts {
+                    reports,
+                    ..PeerOpts::default()
+                };
+                device(&relay, session, &format!("dev{i}"), opts).1
+            })
+            .collect();
+        let body = file(SIZE, 7);
+        let digest = sha256_hex(&body);
+        let tids = snd.send_reported("bigfile1", "application/octet-stream", &body, 64 << 10);
+        assert_eq!(tids.len(), SIZE / (64 << 10));
+        for t in &tids {
+            assert_eq!(snd.response(t, WAIT), 200);
+        }
+        // Every REPORT each device will send for the file is written
+        // before the barrier message leaves.
+        for d in &devs {
+            d.wait("the whole file and its REPORTs written", WAIT, |s| {
+                s.has_file("bigfile1", &digest) && s.reports_sent == s.reports_queued
+            });
+        }
+        barrier(&snd, "barrier1");
+        let st = snd.state();
+        let got: Vec<(&str, ByteRange)> = st
+            .reports
+            .iter()
+            .zip(&st.report_ranges)
+            .map(|((m, code), r)| {
+                assert_eq!(*code, 200);
+                (m.as_str(), *r)
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [("bigfile1", whole(SIZE as u64)), ("barrier1", whole(7))],
+            "{driver:?}"
+        );
+        drop(st);
+        relay.shutdown(Duration::from_secs(5));
+    }
+}

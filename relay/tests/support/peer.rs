@@ -100,6 +100,10 @@ pub struct PeerState {
     pub reports: Vec<(String, u16)>,
     /// Byte-Range of each REPORT received, in the order of `reports`.
     pub report_ranges: Vec<ByteRange>,
+    /// REPORTs this peer has decided to send, and has written (see
+    /// [`Reports`]).
+    pub reports_queued: usize,
+    pub reports_sent: usize,
     pub body_bytes: u64,
     pub eof: bool,
     pub errors: Vec<String>,

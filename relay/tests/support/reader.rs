@@ -117,7 +117,10 @@ impl Reporter {
 }
 
 /// Writes REPORTs, each in a write of its own, once due.
-fn spawn_report_writer(writer: Arc<Mutex<TcpStream>>) -> mpsc::Sender<(Instant, Vec<u8>)> {
+fn spawn_report_writer(
+    writer: Arc<Mutex<TcpStream>>,
+    shared: Arc<Shared>,
+) -> mpsc::Sender<(Instant, Vec<u8>)> {
     let (tx, rx) = mpsc::channel::<(Instant, Vec<u8>)>();
     std::thread::Builder::new()
         .name("peer-reports".into())
@@ -129,7 +132,10 @@ fn spawn_report_writer(writer: Arc<Mutex<TcpStream>>) -> mpsc::Sender<(Instant, 
                 if let Some(d) = due.checked_duration_since(Instant::now()) {
                     std::thread::sleep(d);
                 }
-                let _ = writer.lock().unwrap().write_all(&bytes);
+                if writer.lock().unwrap().write_all(&bytes).is_ok() {
+                    shared.state.lock().unwrap().reports_sent += 1;
+                    shared.cv.notify_all();
+                }
             }
         })
         .unwrap();
@@ -157,7 +163,8 @@ pub(super) fn read_loop(
         held: Vec::new(),
         out: Vec::new(),
     };
-    let report_tx = (opts.reports != Reports::Off).then(|| spawn_report_writer(writer.clone()));
+    let report_tx =
+        (opts.reports != Reports::Off).then(|| spawn_report_writer(writer.clone(), shared.clone()));
     loop {
         let n = match stream.read(&mut buf) {
             Ok(0) => break,
@@ -293,7 +300,9 @@ fn decode(
                 }
                 if let Some(asked) = &c.report {
                     let msg_len = c.msg.map_or(0, |i| st.msgs[i].len);
+                    let before = rep.out.len();
                     rep.on_chunk(&c.from, asked, c.len, flag, msg_len);
+                    st.reports_queued += rep.out.len() - before;
                 }
             }
             Ok(Some(Event::Response(r))) => {

@@ -4,6 +4,7 @@ mod harness;
 mod in_step;
 mod read_ahead;
 mod remove;
+mod success_reports;
 mod tid_wrap;
 
 use std::time::Duration;
