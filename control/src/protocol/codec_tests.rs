@@ -156,7 +156,10 @@ fn every_reply_round_trips() {
         ),
         (
             CommandName::Delete,
-            OkReply::Delete(DeleteReply { draining: 3 }),
+            OkReply::Delete(DeleteReply {
+                draining: 3,
+                ended: None,
+            }),
         ),
         (
             CommandName::Query,

@@ -99,6 +99,10 @@ pub struct RejectReply {
 pub struct DeleteReply {
     /// Device legs now draining; each ends with a `leg-done` event.
     pub draining: usize,
+    /// The session had already ended, for this reason (`sender-ended`,
+    /// `deleted`, `expired`, …): the `delete` changed nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended: Option<String>,
 }
 
 /// Which side a leg faces.

@@ -86,11 +86,26 @@ impl super::Core {
         events: &mut Vec<Event>,
     ) -> Result<DeleteReply, TableError> {
         let plane = self.plane.clone();
+        let key = (d.call_id.clone(), d.from_tag.clone());
+        if !self.sessions.contains_key(&key)
+            && let Some(reason) = self.ended.get(&key, now)
+        {
+            // The sender's connection closed (or the session otherwise
+            // ended) before the front end relayed its BYE: nothing left
+            // to do, and nothing wrong (`ended`).
+            return Ok(DeleteReply {
+                draining: 0,
+                ended: Some(reason.to_owned()),
+            });
+        }
         let e = self.entry_mut(&d.call_id, &d.from_tag)?;
         e.adopt(conn);
         let Some(branch) = d.via_branch else {
             let draining = end_entry(&*plane, e, "deleted", now, events)?;
-            return Ok(DeleteReply { draining });
+            return Ok(DeleteReply {
+                draining,
+                ended: None,
+            });
         };
         let di = e.device(&branch)?;
         if matches!(
@@ -104,7 +119,10 @@ impl super::Core {
         if e.devices[di].status.live() {
             close_leg(&*plane, e, &branch, DoneReason::Deleted, events);
         }
-        Ok(DeleteReply { draining: 0 })
+        Ok(DeleteReply {
+            draining: 0,
+            ended: None,
+        })
     }
 
     /// The sender's leg ended in the data plane (its connection closed or
@@ -149,6 +167,7 @@ impl super::Core {
         let plane = self.plane.clone();
         let (orphan, drain) = (self.cfg.orphan_timeout, self.cfg.drain_timeout);
         let mut dropped = Vec::new();
+        self.ended.purge(now);
         for (key, e) in self.sessions.iter_mut() {
             match e.ending {
                 None => {
@@ -177,7 +196,7 @@ impl super::Core {
             }
         }
         for key in dropped {
-            self.drop_entry(&key, &mut events);
+            self.drop_entry(&key, now, &mut events);
         }
         events
     }
@@ -185,9 +204,11 @@ impl super::Core {
     /// Removes an entry and says `session-ended`, after the `leg-done` of
     /// each leg still being removed (its removal lost the race with the
     /// session's end, or the plane never answered: `bytes-sent` 0).
-    pub(crate) fn drop_entry(&mut self, key: &Key, events: &mut Vec<Event>) {
+    pub(crate) fn drop_entry(&mut self, key: &Key, now: Instant, events: &mut Vec<Event>) {
         if let Some(e) = self.sessions.remove(key) {
             self.by_id.remove(&e.id);
+            let reason = e.ending.map_or("ended", |x| x.reason);
+            self.ended.remember(key.clone(), reason, now);
             for d in &e.devices {
                 if let DeviceStatus::Removing(reason) = d.status {
                     events.push(leg_done(&e.key, d, reason, 0));
@@ -214,7 +235,7 @@ impl super::Core {
             }
         }
         for key in dropped {
-            self.drop_entry(&key, &mut events);
+            self.drop_entry(&key, now, &mut events);
         }
         events
     }

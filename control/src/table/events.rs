@@ -87,7 +87,7 @@ impl super::Core {
             }
             PlaneEvent::SessionEnded { session } => {
                 if let Some(key) = self.by_id.get(&session).cloned() {
-                    self.drop_entry(&key, &mut out);
+                    self.drop_entry(&key, now, &mut out);
                 }
             }
         }

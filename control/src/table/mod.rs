@@ -9,6 +9,7 @@
 //! which the server publishes right after the reply.
 
 mod end;
+mod ended;
 mod events;
 mod handle;
 mod info;
@@ -260,6 +261,8 @@ pub struct Core {
     pub(crate) registry: Registry,
     pub(crate) counters: Counters,
     pub(crate) shutting_down: bool,
+    /// Sessions ended lately, for an idempotent `delete`.
+    pub(crate) ended: ended::Ended,
     /// Control connections now (kept by the server, for `statistics`).
     pub control_connections: u64,
 }
@@ -286,6 +289,7 @@ impl Core {
             registry,
             counters: Counters::default(),
             shutting_down: false,
+            ended: ended::Ended::default(),
             control_connections: 0,
         }
     }

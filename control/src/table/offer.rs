@@ -173,6 +173,7 @@ impl super::Core {
                     ending: None,
                 };
                 self.by_id.insert(entry.id, key.clone());
+                self.ended.forget(&key);
                 self.sessions.insert(key.clone(), entry);
                 self.counters.sessions_total += 1;
                 (leg, uri, true)
