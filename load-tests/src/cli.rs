@@ -177,6 +177,15 @@ pub struct ChatArgs {
     /// Ask for delivery notifications; every device sends one.
     #[arg(long, default_value = "on", value_parser = ["on", "off"])]
     pub imdn: String,
+    /// Serial: each sender sends one message with `Success-Report: yes`
+    /// and waits for its REPORT before the next (`--messages` of them;
+    /// `--rate`, `--duration` and `--imdn` do not apply). Devices answer
+    /// `200`, then the REPORT in a write of its own.
+    #[arg(long)]
+    pub serial: bool,
+    /// Messages per session in `--serial` mode.
+    #[arg(long, default_value_t = 2000)]
+    pub messages: u64,
     #[command(flatten)]
     #[allow(missing_docs)]
     pub common: Common,

@@ -15,7 +15,12 @@ fn main() -> ExitCode {
             scenario::fanout::run(a).and_then(|mut r| scenario::output(&mut r, &a.common))
         }
         Command::Chat(a) => {
-            scenario::chat::run(a).and_then(|mut r| scenario::output(&mut r, &a.common))
+            let r = if a.serial {
+                scenario::serial::run(a)
+            } else {
+                scenario::chat::run(a)
+            };
+            r.and_then(|mut r| scenario::output(&mut r, &a.common))
         }
         Command::Setup(a) => {
             scenario::setup::run(a).and_then(|mut r| scenario::output(&mut r, &a.common))

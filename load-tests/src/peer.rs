@@ -170,6 +170,41 @@ impl Endpoint {
         dst.extend_from_slice(body);
         dst.extend_from_slice(&tail);
     }
+
+    /// [`Endpoint::message`] with `Success-Report: yes`.
+    pub fn reported_message(&mut self, dst: &mut BytesMut, mid: &[u8], ct: &[u8], body: &[u8]) {
+        let tid = self.tid();
+        let n = body.len() as u64;
+        let range = ByteRange {
+            start: 1,
+            end: Some(n),
+            total: Some(n),
+        };
+        let mut head = self.head(&tid, mid, Some(range), Some(ct));
+        head.success_report = Some(true);
+        head.encode(dst);
+        dst.extend_from_slice(body);
+        encode::end_line(dst, tid.as_bytes(), Flag::Complete, true);
+    }
+
+    /// A success REPORT (`000 200`) for all `len` bytes of message `mid`,
+    /// to `to` (the first From-Path URI of the reported SEND).
+    pub fn success_report(&mut self, dst: &mut BytesMut, to: &[u8], mid: &[u8], len: u64) {
+        let tid = self.tid();
+        encode::Report {
+            tid: tid.as_bytes(),
+            to_path: to,
+            from_path: self.local_uri.as_bytes(),
+            message_id: mid,
+            byte_range: ByteRange {
+                start: 1,
+                end: Some(len),
+                total: Some(len),
+            },
+            status: StatusCode::OK,
+        }
+        .encode(dst);
+    }
 }
 
 /// What a reader thread does with the decoded stream. Every method has a
@@ -182,6 +217,10 @@ pub trait Handler {
     /// The current request's end-line. Bytes put in `out` are written after
     /// the loop's `200` for this request.
     fn end(&mut self, _flag: Flag, _now: Instant, _out: &mut BytesMut) {}
+    /// After the responses (and `end` bytes) of one read were written:
+    /// bytes put in `out` go in a write of their own (a client that sends
+    /// its REPORT apart from its `200`).
+    fn after_write(&mut self, _out: &mut BytesMut) {}
     /// A response to one of our requests.
     fn response(&mut self, _tid: &[u8], _code: u16, _now: Instant) {}
     /// A decode error.
@@ -311,6 +350,13 @@ pub fn read_loop<H: Handler>(
                 }
             }
         }
+        if !out.is_empty() {
+            if let Err(e) = lock(writer).write_all(&out) {
+                return ReadEnd::Error(format!("write: {e}"));
+            }
+            out.clear();
+        }
+        h.after_write(&mut out);
         if !out.is_empty() {
             if let Err(e) = lock(writer).write_all(&out) {
                 return ReadEnd::Error(format!("write: {e}"));

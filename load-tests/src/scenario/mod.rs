@@ -5,6 +5,7 @@ pub mod chat;
 pub mod demo;
 pub mod fanout;
 pub mod idle;
+pub mod serial;
 pub mod setup;
 pub mod tcpfan;
 
