@@ -44,16 +44,38 @@ pub struct Target {
 
 /// The generated configuration of a spawned relay: socket and spill
 /// files in `dir`, MSRP on an ephemeral loopback port, bounds raised so
-/// that the load, not a limit, is what is measured.
-pub fn spawn_config(dir: &Path, opts: &SpawnOpts) -> String {
+/// that the load, not a limit, is what is measured. `opts.extra_toml` is
+/// merged key by key over it, so `[msrp] io = "epoll"` sets one key of the
+/// generated `[msrp]` table instead of repeating the table (which TOML
+/// refuses).
+pub fn spawn_config(dir: &Path, opts: &SpawnOpts) -> Result<String> {
     let socket = dir.join("relay.sock");
-    format!(
-        "[control]\nsocket = {:?}\nmax-connections = 64\nmax-queued-lines = 4096\nmax-sessions = 100000\nmax-legs-per-session = 4096\n\n[msrp]\nlisten = \"127.0.0.1:0\"\nworkers = {}\n\n[log]\nfilter = {:?}\n\n{}\n",
+    let base = format!(
+        "[control]\nsocket = {:?}\nmax-connections = 64\nmax-queued-lines = 4096\nmax-sessions = 100000\nmax-legs-per-session = 4096\n\n[msrp]\nlisten = \"127.0.0.1:0\"\nworkers = {}\n\n[log]\nfilter = {:?}\n",
         socket.display().to_string(),
         opts.workers,
         opts.log,
-        opts.extra_toml
-    )
+    );
+    let parse = |what: &str, text: &str| {
+        text.parse::<toml::Table>()
+            .map_err(|e| LoadError::Args(format!("{what}: {e}")))
+    };
+    let mut table = parse("generated relay configuration", &base)?;
+    merge(&mut table, parse("--relay-config", &opts.extra_toml)?);
+    Ok(table.to_string())
+}
+
+/// Overlays `over` on `base`: tables merge recursively, any other value
+/// in `over` replaces the one in `base`.
+fn merge(base: &mut toml::Table, over: toml::Table) {
+    for (key, value) in over {
+        match (base.get_mut(&key), value) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            (_, value) => {
+                base.insert(key, value);
+            }
+        }
+    }
 }
 
 impl Target {
@@ -66,7 +88,7 @@ impl Target {
             .tempdir()
             .context(|| "create a temporary directory".into())?;
         let config = dir.path().join("relay.toml");
-        std::fs::write(&config, spawn_config(dir.path(), opts))
+        std::fs::write(&config, spawn_config(dir.path(), opts)?)
             .context(|| format!("write {}", config.display()))?;
         let exe = std::env::current_exe().context(|| "find this executable".into())?;
         let mut child = Command::new(exe)
@@ -197,13 +219,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let opts = SpawnOpts {
             workers: 2,
-            extra_toml: "[pacing]\nbye-per-sec = 1000\n".into(),
+            extra_toml: "[pacing]\nbye-per-sec = 1000\n[msrp]\nio = \"epoll\"\nworkers = 3\n".into(),
             log: "warn".into(),
         };
         let p = dir.path().join("c.toml");
-        std::fs::write(&p, spawn_config(dir.path(), &opts)).unwrap();
+        std::fs::write(&p, spawn_config(dir.path(), &opts).unwrap()).unwrap();
         let cfg = msrp_control::config::Config::load(&p).unwrap();
-        assert_eq!(cfg.msrp.workers, 2);
+        // The extra `[msrp]` overrides one key and keeps the others.
+        assert_eq!(cfg.msrp.workers, 3);
+        assert_eq!(cfg.msrp.io, msrp_control::config::Io::Epoll);
+        assert_eq!(cfg.msrp.listen.to_string(), "127.0.0.1:0");
         assert_eq!(cfg.pacing.bye_per_sec, 1000);
         assert_eq!(cfg.socket(), dir.path().join("relay.sock"));
     }
