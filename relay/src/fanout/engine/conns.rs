@@ -219,7 +219,9 @@ impl Engine {
     /// leg by the session-id of the relay's URI in its To-Path (which holds
     /// exactly that one URI, RFC 4975 §7.3), and its From-Path must end
     /// with the peer's URI from the SDP; else 481 and the connection
-    /// closes. A session of another worker hands the connection over.
+    /// closes. A leg already bound to another connection gets 506
+    /// (RFC 4975 §5.4). A session of another worker hands the connection
+    /// over.
     pub(super) fn bind_request(
         &mut self,
         conn: ConnId,
@@ -266,6 +268,16 @@ impl Engine {
                 return None;
             }
             LegState::Answered if l.conn.is_none() && l.cold.setup == Setup::Passive => {}
+            // RFC 4975 §5.4: the session is already in use on another
+            // connection; 506, and the bound connection is untouched.
+            _ if l.conn.is_some() => {
+                tracing::info!(
+                    conn = conn.0,
+                    "leg already bound to another connection: 506"
+                );
+                self.refuse(conn, head, StatusCode::WRONG_CONNECTION);
+                return None;
+            }
             _ => {
                 self.refuse(conn, head, StatusCode::NO_SUCH_SESSION);
                 return None;

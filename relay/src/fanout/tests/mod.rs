@@ -333,6 +333,29 @@ fn msrp_bind_wrong_from_path_gets_481() {
     assert_eq!(h.peers[&good].responses(), vec![StatusCode::OK]);
 }
 
+/// MSRP-BIND: a second connection naming a leg that is already bound gets
+/// 506 (RFC 4975 §5.4) and is closed; the bound connection goes on.
+#[test]
+fn msrp_bind_already_bound_leg_gets_506() {
+    let mut h = H::new(cfg());
+    let (_, snd, legs) = h.session(1);
+    h.answer(legs[0], "msrp://right.example:1/r;tcp");
+    let good = h.connect_peer(legs[0], "msrp://right.example:1/r;tcp");
+    assert_eq!(h.peers[&good].responses(), vec![StatusCode::OK]);
+    let second = h.connect_peer(legs[0], "msrp://right.example:1/r;tcp");
+    assert_eq!(
+        h.peers[&second].responses(),
+        vec![StatusCode::WRONG_CONNECTION]
+    );
+    assert!(h.closes.contains(&second));
+    assert!(!h.closes.contains(&good));
+    let w = h.chunk(snd, "after506", (1, 5, Some(5)), b"hello", Flag::Complete, "");
+    h.send_raw(snd, &w);
+    h.run();
+    let (body, flag) = h.peers[&good].messages()[&b"after506".to_vec()].clone();
+    assert_eq!((body.as_slice(), flag), (&b"hello"[..], Flag::Complete));
+}
+
 /// MSRP-BIND: an unknown session-id gets 481; one minted by another worker
 /// is handed over to it with the bytes read so far.
 #[test]
