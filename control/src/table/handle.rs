@@ -42,7 +42,7 @@ impl super::Core {
             Command::Answer(a) => OkReply::Answer(self.answer(conn, a, events)?),
             Command::Reject(r) => OkReply::Reject(self.reject(conn, r, now, events)?),
             Command::Delete(d) => OkReply::Delete(self.delete(conn, d, now, events)?),
-            Command::Query(q) => OkReply::Query(self.query(&q, now)?),
+            Command::Query(q) => OkReply::Query(self.query(conn, &q, now)?),
             Command::List(l) => OkReply::List(self.list(l.limit)),
             Command::Statistics => OkReply::Statistics(self.statistics()?),
             Command::Register(r) => OkReply::Register(self.register(r)?),

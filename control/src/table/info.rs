@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use msrp_relay::fanout::LegInfo as PlaneLeg;
 
-use super::{DeviceStatus, Entry, TableError};
+use super::{ConnId, DeviceStatus, Entry, TableError};
 use crate::protocol::{LegInfo, LegRole, LegState, ListReply, Query, QueryReply, StatisticsReply};
 
 fn ms(d: std::time::Duration) -> u64 {
@@ -34,25 +34,35 @@ fn control_state(s: DeviceStatus) -> LegState {
 }
 
 impl super::Core {
-    /// `query`: one session's legs.
-    pub(crate) fn query(&self, q: &Query, now: Instant) -> Result<QueryReply, TableError> {
+    /// `query`: one session's legs. Like every command that names a
+    /// session, it makes `conn` the session's owner: a restarted front end
+    /// that starts by querying its calls takes them back before the orphan
+    /// timer ends them.
+    pub(crate) fn query(
+        &mut self,
+        conn: ConnId,
+        q: &Query,
+        now: Instant,
+    ) -> Result<QueryReply, TableError> {
         let unknown = || TableError::UnknownCall {
             call_id: q.call_id.clone(),
             from_tag: q.from_tag.clone(),
         };
-        let e: &Entry = match &q.from_tag {
+        let e: &mut Entry = match &q.from_tag {
             Some(tag) => self
                 .sessions
-                .get(&(q.call_id.clone(), tag.clone()))
+                .get_mut(&(q.call_id.clone(), tag.clone()))
                 .ok_or_else(unknown)?,
             None => self
                 .sessions
-                .range((q.call_id.clone(), String::new())..)
+                .range_mut((q.call_id.clone(), String::new())..)
                 .next()
                 .filter(|(k, _)| k.0 == q.call_id)
                 .map(|(_, e)| e)
                 .ok_or_else(unknown)?,
         };
+        e.adopt(conn);
+        let e: &Entry = e;
         let plane = self.plane.session_legs(e.id).unwrap_or_default();
         let find = |leg| plane.iter().find(|l: &&PlaneLeg| l.leg == leg);
         let ending = e.ending.is_some();

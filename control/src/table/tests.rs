@@ -41,11 +41,16 @@ impl T {
         }
     }
 
-    fn run(&mut self, mut v: serde_json::Value) -> Outcome {
+    fn run(&mut self, v: serde_json::Value) -> Outcome {
+        self.run_on(ConnId(1), v)
+    }
+
+    /// Runs a command as control connection `conn`.
+    fn run_on(&mut self, conn: ConnId, mut v: serde_json::Value) -> Outcome {
         self.n += 1;
         v["id"] = json!(self.n);
         let req: Request = decode_request(v.to_string().as_bytes(), 1 << 20).unwrap();
-        self.core.handle(ConnId(1), req, self.now)
+        self.core.handle(conn, req, self.now)
     }
 
     fn ok(&mut self, v: serde_json::Value) -> (OkReply, Vec<Event>) {
@@ -358,6 +363,30 @@ fn orphaned_sessions_expire_and_stuck_drains_are_forced() {
     let ev = t.core.sweep(t1 + Duration::from_secs(60));
     assert!(matches!(&ev[..], [Event::SessionEnded { reason, .. }] if reason == "expired"));
     assert!(t.core.is_empty());
+}
+
+/// A restarted front end that starts by querying its calls takes them
+/// back: `query`, like every command naming a session, makes the asking
+/// connection the owner, so the orphan timer no longer ends the session.
+/// `list` names no session and takes nothing.
+#[test]
+fn query_takes_an_orphaned_session_back() {
+    let mut t = T::new(TableConfig::default());
+    t.offer("b1", "chat");
+    t.answer("b1", false);
+    t.core.connection_closed(ConnId(1), t.now);
+    let o = t.run_on(ConnId(2), json!({"command":"list"}));
+    assert!(matches!(o.reply.body, ReplyBody::Ok(OkReply::List(_))));
+    let o = t.run_on(ConnId(2), json!({"command":"query","call-id":"c1"}));
+    assert!(matches!(o.reply.body, ReplyBody::Ok(OkReply::Query(_))));
+    let later = t.now + Duration::from_secs(600);
+    assert!(t.core.sweep(later).is_empty());
+    assert!(!t.core.is_empty());
+    assert!(!t.plane.calls().iter().any(|c| c.starts_with("end_session")));
+    // The new owner's connection closing orphans it again.
+    t.core.connection_closed(ConnId(2), later);
+    t.core.sweep(later + Duration::from_secs(60));
+    assert!(t.plane.calls().contains(&"end_session 1".to_owned()));
 }
 
 #[test]
