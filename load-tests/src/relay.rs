@@ -219,7 +219,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let opts = SpawnOpts {
             workers: 2,
-            extra_toml: "[pacing]\nbye-per-sec = 1000\n[msrp]\nio = \"epoll\"\nworkers = 3\n".into(),
+            extra_toml: "[pacing]\nbye-per-sec = 1000\n[msrp]\nio = \"epoll\"\nworkers = 3\n"
+                .into(),
             log: "warn".into(),
         };
         let p = dir.path().join("c.toml");
