@@ -198,6 +198,8 @@ fn every_reply_round_trips() {
                 bytes_sent: 30,
                 spilled_bytes: 0,
                 awaiting_reports: 2,
+                log_stalls: 3,
+                spill_errors: 1,
                 control_connections: 1,
             }),
         ),

@@ -205,6 +205,12 @@ pub struct StatisticsReply {
     pub spilled_bytes: u64,
     /// Messages now waiting for a device's success REPORT.
     pub awaiting_reports: u64,
+    /// Episodes since start in which a session's content log held its
+    /// sender (no room; each is logged once).
+    pub log_stalls: u64,
+    /// Spill-file writes that failed since start (disk full, spill
+    /// directory gone); logged at `warn`.
+    pub spill_errors: u64,
     /// Control connections now.
     pub control_connections: u64,
 }

@@ -137,6 +137,8 @@ impl super::Core {
             bytes_sent: self.counters.bytes_sent,
             spilled_bytes: sum(|s| s.log_spilled),
             awaiting_reports: sum(|s| s.awaiting_reports as u64),
+            log_stalls: sum(|s| s.log_stalls),
+            spill_errors: sum(|s| s.spill_errors),
             control_connections: self.control_connections,
         })
     }

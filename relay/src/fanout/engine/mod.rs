@@ -20,7 +20,7 @@ use super::ids::{local_uri, mint_session_id, tid_prefix};
 use super::leg::{Leg, LegState};
 use super::log::MemoryBudget;
 use super::pacer::Pacer;
-use super::session::{Session, UPSTREAM};
+use super::session::{LogCounters, Session, UPSTREAM};
 use super::tid::StartTemplate;
 use super::types::*;
 use crate::msrp::{Decoder, MsrpUri, encode};
@@ -82,6 +82,13 @@ pub struct EngineStats {
     pub bytes_received: u64,
     /// Messages waiting for a device's success REPORT.
     pub awaiting_reports: usize,
+    /// Episodes, since the engine started, in which a session's content
+    /// log refused an append and its sender was held until devices freed
+    /// room (each also logged once).
+    pub log_stalls: u64,
+    /// Spill-file writes that failed since the engine started (disk full,
+    /// spill directory gone); each holds the sender, none loses a byte.
+    pub spill_errors: u64,
 }
 
 /// The fan-out engine of one worker. See the module docs.
@@ -97,6 +104,8 @@ pub struct Engine {
     outputs: VecDeque<Output>,
     dirty: HashSet<SessionId>,
     now: Instant,
+    /// Content-log counters of the sessions that ended.
+    ended_counters: LogCounters,
     received_total: u64,
 }
 
@@ -121,6 +130,7 @@ impl Engine {
             dirty: HashSet::new(),
             now,
             received_total: 0,
+            ended_counters: LogCounters::default(),
         })
     }
 
@@ -392,6 +402,7 @@ impl Engine {
             bytes_received: self.received_total,
             ..EngineStats::default()
         };
+        let mut counters = self.ended_counters;
         for s in self.sessions.values() {
             st.legs += s.legs.iter().flatten().count();
             let ls = s.log.stats();
@@ -399,7 +410,10 @@ impl Engine {
             st.log_spilled += ls.spilled;
             st.messages += s.live_messages();
             st.awaiting_reports += s.awaiting_reports();
+            counters += s.counters;
         }
+        st.log_stalls = counters.stalls;
+        st.spill_errors = counters.spill_errors;
         st
     }
 }

@@ -179,6 +179,7 @@ impl Engine {
         let Some(s) = self.sessions.remove(&id) else {
             return;
         };
+        self.ended_counters += s.counters;
         for l in s.legs.into_iter().flatten() {
             self.by_sid.remove(&l.cold.local_sid);
             if let Some(conn) = l.conn {

@@ -7,9 +7,10 @@ use std::collections::{HashMap, VecDeque};
 use bytes::Bytes;
 
 use super::success::Outcome;
-use super::{CPIM, ISCOMPOSING, Pending, Session, UPSTREAM};
+use super::{CPIM, Held, ISCOMPOSING, Pending, Session, UPSTREAM};
 use crate::fanout::imdn::{Verdict, parse_cpim};
 use crate::fanout::leg::{Rx, RxMode};
+use crate::fanout::log::LogError;
 use crate::fanout::session::Effects;
 use crate::fanout::stream::{Audience, MsgRec, MsgState};
 use crate::fanout::types::EngineConfig;
@@ -272,9 +273,44 @@ impl Session {
         match self.log.append(data.clone()) {
             Ok(off) => self.stream.push_bytes(msg, at, off, len),
             Err(e) => {
-                tracing::debug!(session = self.id.0, error = %e, "content log full: backlog");
+                self.refused(&e);
                 self.backlog.push_back(Pending::Bytes { msg, at, data });
             }
+        }
+    }
+
+    /// An append found no room: the sender is held (nothing more is read
+    /// from it while the backlog is not empty) until devices free memory.
+    /// Said once per episode, at `warn` when the spill file failed (an
+    /// operator's disk problem), at `info` when the shared memory budget
+    /// was taken in a race (ordinary backpressure).
+    fn refused(&mut self, e: &LogError) {
+        let why = match e {
+            LogError::Io(_) => {
+                self.counters.spill_errors += 1;
+                Held::Spill
+            }
+            _ => Held::Full,
+        };
+        if self.held.is_none() {
+            self.counters.stalls += 1;
+        }
+        if self.held == Some(why) {
+            return;
+        }
+        self.held = Some(why);
+        match why {
+            Held::Spill => tracing::warn!(
+                session = self.id.0,
+                error = %e,
+                memory = self.log.stats().in_memory,
+                "spill file write failed: sender held until the devices free memory"
+            ),
+            Held::Full => tracing::info!(
+                session = self.id.0,
+                error = %e,
+                "content log full: sender held until the devices free room"
+            ),
         }
     }
 
@@ -319,13 +355,17 @@ impl Session {
                     let len = data.len() as u64;
                     match self.log.append(data.clone()) {
                         Ok(off) => self.stream.push_bytes(msg, at, off, len),
-                        Err(_) => {
+                        Err(e) => {
+                            self.refused(&e);
                             self.backlog.push_front(Pending::Bytes { msg, at, data });
                             return;
                         }
                     }
                 }
             }
+        }
+        if let Some(why) = self.held.take() {
+            tracing::info!(session = self.id.0, held = ?why, "sender released: the content log has room again");
         }
     }
 }

@@ -47,6 +47,32 @@ pub(crate) struct Effects {
     pub(crate) failed: Vec<(u32, FailReason)>,
 }
 
+/// Why the sender is held with bytes waiting in the backlog.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Held {
+    /// The memory budget, shared by all sessions, was taken in a race.
+    Full,
+    /// The spill file could not be written (disk full, directory gone).
+    Spill,
+}
+
+/// How often a session's content log held its sender.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct LogCounters {
+    /// Episodes in which an append was refused and the sender held until
+    /// the devices freed room.
+    pub(crate) stalls: u64,
+    /// Spill-file writes that failed.
+    pub(crate) spill_errors: u64,
+}
+
+impl std::ops::AddAssign for LogCounters {
+    fn add_assign(&mut self, o: LogCounters) {
+        self.stalls += o.stalls;
+        self.spill_errors += o.spill_errors;
+    }
+}
+
 #[derive(Debug)]
 pub(crate) struct Session {
     pub(crate) id: SessionId,
@@ -63,6 +89,11 @@ pub(crate) struct Session {
     /// Appends refused for lack of room (the process budget is shared with
     /// other workers), kept in order and retried: no byte is dropped.
     backlog: VecDeque<Pending>,
+    /// Why the log last refused an append, while the backlog is not empty
+    /// (one log line per episode, not per retry).
+    held: Option<Held>,
+    /// Totals for [`EngineStats`](crate::fanout::EngineStats).
+    pub(crate) counters: LogCounters,
     /// CPIM `imdn.Message-ID` of a device's message → that device, so the
     /// sender's notifications reach only the originating device
     /// (CPM-MLD-022/023).
@@ -99,6 +130,8 @@ impl Session {
             ending: false,
             ending_at: None,
             backlog: VecDeque::new(),
+            held: None,
+            counters: LogCounters::default(),
             imdn_routes: HashMap::new(),
             imdn_route_order: VecDeque::new(),
             report_routes: HashMap::new(),

@@ -2,6 +2,7 @@
 
 mod harness;
 mod in_step;
+mod log_held;
 mod read_ahead;
 mod remove;
 mod success_reports;
@@ -349,7 +350,14 @@ fn msrp_bind_already_bound_leg_gets_506() {
     );
     assert!(h.closes.contains(&second));
     assert!(!h.closes.contains(&good));
-    let w = h.chunk(snd, "after506", (1, 5, Some(5)), b"hello", Flag::Complete, "");
+    let w = h.chunk(
+        snd,
+        "after506",
+        (1, 5, Some(5)),
+        b"hello",
+        Flag::Complete,
+        "",
+    );
     h.send_raw(snd, &w);
     h.run();
     let (body, flag) = h.peers[&good].messages()[&b"after506".to_vec()].clone();
