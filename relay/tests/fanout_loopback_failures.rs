@@ -140,3 +140,45 @@ fn pf_lmm_send_sender_disconnects_mid_chunk_devices_see_abort_and_session_ends()
         sender_disconnects(d);
     }
 }
+
+/// MSRP-CHUNK (issue 13): a sender whose first chunk claims a 1 GB
+/// Byte-Range, sends 100 body bytes and disconnects: every device gets
+/// those 100 bytes and an interrupted (`#`) end, and the session ends —
+/// for a file's octets and for a CPIM chat message, which the relay holds
+/// whole until its end-line.
+fn sender_claims_huge_range_then_vanishes(driver: Driver, ct: &str) {
+    let relay = start_relay(driver, 2, |_| {});
+    let (session, snd) = sender(&relay, "sender");
+    let devs = devices(&relay, session, 2, PeerOpts::default());
+    let body = file(100, 9);
+    snd.send_partial("huge-1", ct, 1, 1 << 30, &body);
+    if ct != "message/cpim" {
+        // Octets stream: the devices have them before the sender goes.
+        for (_, d) in &devs {
+            d.wait("the 100 bytes sent", WAIT, |s| s.body_bytes >= 100);
+        }
+    }
+    snd.disconnect();
+    let mut events = EventLog::default();
+    events.wait(&relay, "SessionEnded", |e| {
+        *e == Event::SessionEnded { session }
+    });
+    for (_, d) in &devs {
+        d.wait("the message interrupted", WAIT, |s| {
+            s.msg("huge-1")
+                .is_some_and(|m| m.flag == Some(Flag::Aborted))
+        });
+        let st = d.state();
+        let m = st.msg("huge-1").unwrap();
+        assert_eq!((m.len, &m.body[..]), (100, &body[..]), "{}", d.name);
+    }
+    relay.shutdown(Duration::from_secs(5));
+}
+
+#[test]
+fn msrp_chunk_sender_claims_huge_range_sends_few_bytes_devices_get_them_and_hash() {
+    for d in drivers() {
+        sender_claims_huge_range_then_vanishes(d, "application/octet-stream");
+        sender_claims_huge_range_then_vanishes(d, "message/cpim");
+    }
+}

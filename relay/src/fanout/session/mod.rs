@@ -8,7 +8,7 @@ use std::sync::Arc;
 use bytes::{Bytes, BytesMut};
 
 use super::imdn::ImdnAggregator;
-use super::leg::{Leg, LegState};
+use super::leg::{Leg, LegState, RxMode};
 use super::log::{ContentLog, MemoryBudget};
 use super::stream::Stream;
 use super::types::{EngineConfig, FailReason, SessionId};
@@ -242,6 +242,15 @@ impl Session {
     /// The sender is gone or said BYE: abort what it left open, drain.
     pub(crate) fn end_upstream(&mut self) {
         self.ending = true;
+        // A chunk held whole (CPIM, to tell a notification from a message)
+        // and cut off by the sender's going is still what the sender sent:
+        // it goes out interrupted (`#`, RFC 4975 §7.1.1), like a streamed one.
+        if let Some(rx) = self.leg_mut(UPSTREAM).and_then(|l| l.rx.take())
+            && let RxMode::Buffer { pieces, len } = rx.mode
+            && len > 0
+        {
+            self.classify(UPSTREAM, &rx.head, pieces, Flag::Aborted);
+        }
         for msg in self.stream.open_from(UPSTREAM) {
             self.end_message(UPSTREAM, msg, Flag::Aborted);
         }
