@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use msrp_relay::io::{IoError, Relay};
 
 use crate::config::{Config, ConfigError};
+use crate::metrics::{Exporter, Sources};
 use crate::server::{Server, ServerError};
 use crate::table::Core;
 
@@ -25,6 +26,9 @@ pub enum DaemonError {
     /// The control server could not start.
     #[error(transparent)]
     Server(#[from] ServerError),
+    /// The metrics endpoint could not start.
+    #[error(transparent)]
+    Metrics(#[from] crate::metrics::MetricsError),
     /// Signal handlers could not be installed.
     #[error("signal handlers: {0}")]
     Signals(std::io::Error),
@@ -44,7 +48,8 @@ const SWEEP_EVERY: Duration = Duration::from_secs(1);
 /// every connection. A second signal during the drain exits at once.
 ///
 /// Once ready, one line goes to stdout:
-/// `msrp-relay ready control=<socket path> msrp=<listen address>`.
+/// `msrp-relay ready control=<socket path> msrp=<listen address>`, and
+/// ` metrics=<address>` when the metrics endpoint is on.
 pub fn run(cfg: &Config) -> Result<(), DaemonError> {
     let term = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -70,13 +75,31 @@ pub fn run(cfg: &Config) -> Result<(), DaemonError> {
     // commands instead of once per posted command.
     let plane = Arc::new(relay.handle().with_deferred_wakes());
     let core = Core::new(cfg.table(local.port())?, plane);
-    let mut server = Server::start_on(listener, cfg.server(), core)?;
+    let server_cfg = cfg.server();
+    let control_metrics = server_cfg.metrics.clone();
+    let mut server = Server::start_on(listener, server_cfg, core)?;
+    let exporter = match cfg.metrics.listen_addr()? {
+        Some(addr) => Some(Exporter::start(
+            addr,
+            Sources {
+                control: control_metrics,
+                table: server.table_probe(),
+                plane: Arc::new(relay.handle()),
+                drivers: Some(relay.counter_probe()),
+            },
+        )?),
+        None => None,
+    };
     tracing::info!(control = %socket.display(), msrp = %local, "msrp-relay ready");
     {
         let mut out = std::io::stdout().lock();
+        let metrics = exporter
+            .as_ref()
+            .map(|e| format!(" metrics={}", e.local_addr()))
+            .unwrap_or_default();
         let _ = writeln!(
             out,
-            "msrp-relay ready control={} msrp={local}",
+            "msrp-relay ready control={} msrp={local}{metrics}",
             socket.display()
         );
         let _ = out.flush();
@@ -113,6 +136,7 @@ pub fn run(cfg: &Config) -> Result<(), DaemonError> {
     if left > 0 {
         tracing::warn!(sessions = left, "drain timeout: closing undrained sessions");
     }
+    drop(exporter);
     relay.shutdown(deadline.saturating_duration_since(Instant::now()));
     server.close();
     tracing::info!("msrp-relay stopped");

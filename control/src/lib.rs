@@ -42,6 +42,7 @@ pub mod ctl;
 pub mod daemon;
 #[cfg(test)]
 pub(crate) mod fake_plane;
+pub mod metrics;
 pub mod plane;
 pub mod policy;
 pub mod protocol;

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use msrp_control::config::Config;
+use msrp_control::config::{Config, LogFormat};
 use msrp_control::{ctl, daemon};
 
 /// MSRP media relay for multi-device OMA CPM / RCS messaging.
@@ -51,15 +51,23 @@ fn load(path: Option<&PathBuf>) -> Result<Config, String> {
     }
 }
 
-fn init_logs(filter: &str) {
+fn init_logs(log: &msrp_control::config::Log) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .or_else(|_| tracing_subscriber::EnvFilter::try_new(filter))
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(&log.filter))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
+    let fmt = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+        .with_writer(std::io::stderr);
+    match log.format {
+        LogFormat::Text => fmt
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+        LogFormat::Json => fmt
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .init(),
+    }
 }
 
 fn main() -> ExitCode {
@@ -73,7 +81,7 @@ fn main() -> ExitCode {
     };
     match cli.command {
         None => {
-            init_logs(&cfg.log.filter);
+            init_logs(&cfg.log);
             match daemon::run(&cfg) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {

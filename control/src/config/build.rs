@@ -155,6 +155,7 @@ impl Config {
             max_connections: self.control.max_connections,
             max_line: self.control.max_line_bytes,
             max_queued_lines: self.control.max_queued_lines,
+            metrics: crate::metrics::ControlMetrics::default(),
         }
     }
 

@@ -55,6 +55,8 @@ pub struct Config {
     pub policy: Policy,
     /// `[log]`: logging.
     pub log: Log,
+    /// `[metrics]`: the Prometheus endpoint.
+    pub metrics: Metrics,
 }
 
 /// `[control]`.
@@ -289,12 +291,51 @@ impl Default for Policy {
 pub struct Log {
     /// `tracing` filter (`RUST_LOG` syntax); `RUST_LOG` overrides it.
     pub filter: String,
+    /// Line format on stderr.
+    pub format: LogFormat,
+}
+
+/// `[log] format`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LogFormat {
+    /// Human-readable lines (`tracing-subscriber`'s default format).
+    #[default]
+    Text,
+    /// One JSON object per line: `timestamp`, `level`, `target`,
+    /// `fields` (the message and its fields), `spans`.
+    Json,
 }
 
 impl Default for Log {
     fn default() -> Self {
         Log {
             filter: "info".into(),
+            format: LogFormat::Text,
         }
+    }
+}
+
+/// `[metrics]`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Metrics {
+    /// `host:port` of the Prometheus endpoint (`GET /metrics`); empty
+    /// (the default): no endpoint.
+    pub listen: String,
+}
+
+impl Metrics {
+    /// The address to bind, if any.
+    pub fn listen_addr(&self) -> Result<Option<std::net::SocketAddr>, ConfigError> {
+        if self.listen.is_empty() {
+            return Ok(None);
+        }
+        self.listen.parse().map(Some).map_err(|_| {
+            ConfigError::Invalid(format!(
+                "[metrics] listen = {:?}: not an address (host:port, e.g. 127.0.0.1:9464)",
+                self.listen
+            ))
+        })
     }
 }

@@ -89,13 +89,18 @@ fn read_loop(shared: &Arc<Shared>, outbox: &Arc<Outbox>, mut stream: UnixStream,
                 Ok(r) => r,
                 Err(e) => {
                     tracing::debug!(error = %e, "bad control line");
+                    shared.cfg.metrics.bad_line();
                     outbox.push_reply(&encode_reply(&e.to_reply()));
                     continue;
                 }
             };
             let subscribe = matches!(req.command, Command::Subscribe(_));
+            let name = req.command.name().as_str();
+            let began = Instant::now();
             let mut core = lock(&shared.core);
-            let outcome = core.handle(id, req, Instant::now());
+            let outcome = core.handle(id, req, began);
+            let ok = matches!(outcome.reply.body, ReplyBody::Ok(_));
+            shared.cfg.metrics.command(name, ok, began.elapsed());
             outbox.push_reply(&encode_reply(&outcome.reply));
             if subscribe
                 && let ReplyBody::Ok(crate::protocol::OkReply::Subscribe(s)) = &outcome.reply.body

@@ -52,6 +52,9 @@ pub struct ServerConfig {
     /// longer read (requests in flight); a subscriber with four times as
     /// many waiting is closed.
     pub max_queued_lines: usize,
+    /// Commands by name and result, and their durations (for the metrics
+    /// exporter).
+    pub metrics: crate::metrics::ControlMetrics,
 }
 
 impl ServerConfig {
@@ -63,6 +66,7 @@ impl ServerConfig {
             max_connections: 16,
             max_line: DEFAULT_MAX_LINE,
             max_queued_lines: 1024,
+            metrics: crate::metrics::ControlMetrics::default(),
         }
     }
 }
@@ -95,6 +99,23 @@ pub(crate) struct Shared {
     stopping: AtomicBool,
     pub(crate) conns: Mutex<HashMap<ConnId, Arc<Outbox>>>,
     next_conn: AtomicU64,
+}
+
+/// The table's counts, read under its lock (see [`Server::table_probe`]).
+#[derive(Clone)]
+pub struct TableProbe(Arc<Shared>);
+
+impl TableProbe {
+    /// The counts now.
+    pub fn snapshot(&self) -> crate::table::TableSnapshot {
+        lock(&self.0.core).snapshot()
+    }
+}
+
+impl std::fmt::Debug for TableProbe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TableProbe").finish_non_exhaustive()
+    }
 }
 
 /// A running control server. See the module docs.
@@ -174,6 +195,12 @@ impl Server {
         let events = core.sweep(Instant::now());
         core.wake_plane();
         self.shared.hub.publish(&events);
+    }
+
+    /// Reads the table's counts from another thread (the metrics
+    /// exporter), each read under the table's lock.
+    pub fn table_probe(&self) -> TableProbe {
+        TableProbe(self.shared.clone())
     }
 
     /// Sessions in the table.

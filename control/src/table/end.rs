@@ -259,7 +259,9 @@ fn force_end(
                 dropped.push(e.key.clone());
                 return;
             }
-            Err(err) => tracing::warn!(error = %err, "removing an undrained leg"),
+            Err(err) => {
+                tracing::warn!(call_id = %e.key.0, via_branch = %d.via_branch, error = %err, "removing an undrained leg")
+            }
         }
         d.status = DeviceStatus::Failed;
         events.push(Event::LegFailed {

@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use msrp_relay::fanout::{Event as PlaneEvent, LegId};
+use msrp_relay::fanout::{Event as PlaneEvent, FailReason, LegId};
 
 use super::offer::leg_done;
 use super::{DeviceStatus, Key};
@@ -72,6 +72,9 @@ impl super::Core {
                     (Some(d.via_branch.clone()), d.to_tag.clone())
                 };
                 self.counters.legs_failed += 1;
+                if let Some(i) = FailReason::KINDS.iter().position(|k| *k == reason.kind()) {
+                    self.counters.legs_failed_by[i] += 1;
+                }
                 out.push(Event::LegFailed {
                     call_id: key.0,
                     from_tag: key.1,

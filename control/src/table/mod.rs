@@ -14,6 +14,7 @@ mod events;
 mod handle;
 mod info;
 mod offer;
+mod snapshot;
 #[cfg(test)]
 pub(crate) mod tests;
 
@@ -33,6 +34,7 @@ use crate::protocol::{Event, Reply};
 use crate::sdp::SdpError;
 
 pub use handle::ConnId;
+pub use snapshot::TableSnapshot;
 
 /// What the table needs to know: the relay's advertised address, bounds,
 /// timeouts and operator policy.
@@ -246,6 +248,12 @@ impl Entry {
 pub(crate) struct Counters {
     pub(crate) sessions_total: u64,
     pub(crate) legs_failed: u64,
+    /// `legs_failed` by [`FailReason::kind`], in the order of
+    /// [`FailReason::KINDS`].
+    ///
+    /// [`FailReason::kind`]: msrp_relay::fanout::FailReason::kind
+    /// [`FailReason::KINDS`]: msrp_relay::fanout::FailReason::KINDS
+    pub(crate) legs_failed_by: [u64; msrp_relay::fanout::FailReason::KINDS.len()],
     pub(crate) bytes_sent: u64,
 }
 

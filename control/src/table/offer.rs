@@ -381,7 +381,7 @@ pub(crate) fn close_leg(
     match plane.remove_leg(d.leg) {
         Ok(()) => d.status = DeviceStatus::Removing(reason),
         Err(err) => {
-            tracing::warn!(via_branch = %d.via_branch, error = %err, "removing a device leg");
+            tracing::warn!(call_id = %e.key.0, via_branch = %d.via_branch, error = %err, "removing a device leg");
             d.status = DeviceStatus::Removed;
             events.push(leg_done(&e.key, d, reason, 0));
         }

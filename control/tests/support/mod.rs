@@ -45,6 +45,8 @@ pub struct RelayProcess {
     pub socket: PathBuf,
     /// MSRP listen address as the relay reported it.
     pub msrp: String,
+    /// The metrics endpoint's address, when `[metrics] listen` was set.
+    pub metrics: Option<String>,
     _dir: tempfile::TempDir,
 }
 
@@ -54,6 +56,17 @@ impl RelayProcess {
     /// `control` (more `[control]` keys) and `extra` (other tables); returns
     /// once the relay printed its ready line.
     pub fn start_io(io: &str, control: &str, extra: &str) -> RelayProcess {
+        RelayProcess::start_logged(io, control, extra, None)
+    }
+
+    /// [`start_io`](Self::start_io), with the relay's stderr piped (read it
+    /// with [`take_stderr`](Self::take_stderr)) and `RUST_LOG = filter`.
+    pub fn start_logged(
+        io: &str,
+        control: &str,
+        extra: &str,
+        filter: Option<&str>,
+    ) -> RelayProcess {
         let dir = tempfile::tempdir().unwrap();
         let socket = dir.path().join("relay.sock");
         let config = dir.path().join("relay.toml");
@@ -65,9 +78,13 @@ impl RelayProcess {
         let mut child = Command::new(env!("CARGO_BIN_EXE_msrp-relay"))
             .arg("--config")
             .arg(&config)
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", filter.unwrap_or("warn"))
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(if filter.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::inherit()
+            })
             .spawn()
             .unwrap();
         let stdout = child.stdout.take().unwrap();
@@ -76,6 +93,7 @@ impl RelayProcess {
             child,
             socket,
             msrp: String::new(),
+            metrics: None,
             _dir: dir,
         };
         let mut line = String::new();
@@ -86,12 +104,21 @@ impl RelayProcess {
             .and_then(|rest| rest.split(' ').find_map(|w| w.strip_prefix("msrp=")))
             .unwrap_or_else(|| panic!("no ready line from the relay: {line:?}"));
         p.msrp = msrp.to_owned();
+        p.metrics = line
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("metrics="))
+            .map(str::to_owned);
         p
     }
 
     /// The config file used (for `ctl --config`).
     pub fn config(&self) -> PathBuf {
         self.socket.with_file_name("relay.toml")
+    }
+
+    /// The piped stderr of [`start_logged`](Self::start_logged).
+    pub fn take_stderr(&mut self) -> Option<std::process::ChildStderr> {
+        self.child.stderr.take()
     }
 
     /// Sends SIGTERM and waits for the exit status.

@@ -4,6 +4,7 @@
 //! as an argument, outputs are `poll_*` calls that say what to write on which
 //! leg and which events to raise.
 
+mod counters;
 mod engine;
 pub mod ids;
 pub mod imdn;
@@ -15,7 +16,8 @@ mod stream;
 mod tid;
 pub mod types;
 
-pub use engine::{Engine, EngineStats, LegInfo, READ_SIZE};
+pub use counters::{COUNTED_STATUS, StatusCounts};
+pub use engine::{Engine, EngineStats, LegInfo, LegsByState, READ_SIZE};
 pub use log::MemoryBudget;
 pub use types::*;
 

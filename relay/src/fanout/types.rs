@@ -176,6 +176,31 @@ pub enum FailReason {
     NeverConnected,
 }
 
+impl FailReason {
+    /// Every [`FailReason::kind`], in declaration order.
+    pub const KINDS: [&'static str; 6] = [
+        "disconnected",
+        "connect-failed",
+        "timeout",
+        "refused",
+        "protocol-error",
+        "never-connected",
+    ];
+
+    /// The reason without its detail: one of [`FailReason::KINDS`] (a
+    /// bounded set, for metrics labels).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            FailReason::Disconnected => "disconnected",
+            FailReason::ConnectFailed => "connect-failed",
+            FailReason::Timeout => "timeout",
+            FailReason::Refused(_) => "refused",
+            FailReason::Protocol(_) => "protocol-error",
+            FailReason::NeverConnected => "never-connected",
+        }
+    }
+}
+
 impl std::fmt::Display for FailReason {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

@@ -56,7 +56,7 @@ pub(crate) enum Reply {
     Leg(LegId, String),
     Done,
     Legs(Vec<LegInfo>),
-    Stats(EngineStats),
+    Stats(Box<EngineStats>),
     Error(EngineError),
 }
 
@@ -138,7 +138,7 @@ pub(crate) fn execute(
             .session_legs(session)
             .map(Reply::Legs)
             .ok_or(EngineError::NoSession),
-        Control::Stats => Ok(Reply::Stats(engine.stats())),
+        Control::Stats => Ok(Reply::Stats(Box::new(engine.stats()))),
     };
     result.unwrap_or_else(Reply::Error)
 }

@@ -15,9 +15,15 @@ pub(crate) struct Counters {
     receives: AtomicU64,
     copied: AtomicU64,
     zc_sends: AtomicU64,
+    busy_ns: AtomicU64,
 }
 
 impl Counters {
+    /// The worker spent `d` on a turn of its loop (not waiting).
+    pub(crate) fn busy(&self, d: std::time::Duration) {
+        self.busy_ns
+            .fetch_add(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX), Relaxed);
+    }
     pub(crate) fn syscall(&self) {
         self.syscalls.fetch_add(1, Relaxed);
     }
@@ -56,6 +62,9 @@ pub struct DriverCounters {
     pub copied: u64,
     /// Zero-copy sends issued (io_uring only).
     pub zc_sends: u64,
+    /// Nanoseconds the worker spent working: from each return of its wait
+    /// (`epoll_wait`, `io_uring_enter`) to the next wait.
+    pub busy_ns: u64,
 }
 
 impl DriverCounters {
@@ -66,5 +75,25 @@ impl DriverCounters {
         self.receives += c.receives.load(Relaxed);
         self.copied += c.copied.load(Relaxed);
         self.zc_sends += c.zc_sends.load(Relaxed);
+        self.busy_ns += c.busy_ns.load(Relaxed);
+    }
+}
+
+/// Reads each worker's counters from any thread (for metrics); cheap to
+/// clone.
+#[derive(Debug, Clone)]
+pub struct CounterProbe(pub(crate) Vec<std::sync::Arc<Counters>>);
+
+impl CounterProbe {
+    /// One [`DriverCounters`] per worker, in worker order.
+    pub fn per_worker(&self) -> Vec<DriverCounters> {
+        self.0
+            .iter()
+            .map(|c| {
+                let mut d = DriverCounters::default();
+                d.add(c);
+                d
+            })
+            .collect()
     }
 }

@@ -119,6 +119,11 @@ impl Relay {
         d
     }
 
+    /// Each worker's counters, readable from another thread.
+    pub fn counter_probe(&self) -> super::counters::CounterProbe {
+        super::counters::CounterProbe(self.counters.clone())
+    }
+
     /// A handle for control calls; cheap to clone, usable from any thread.
     pub fn handle(&self) -> RelayHandle {
         self.handle.clone()
@@ -314,7 +319,7 @@ impl RelayHandle {
     pub fn stats(&self) -> Result<Vec<EngineStats>, RelayError> {
         (0..self.workers.len())
             .map(|w| match self.call(w, Control::Stats)? {
-                Reply::Stats(s) => Ok(s),
+                Reply::Stats(s) => Ok(*s),
                 other => Err(unexpected(other)),
             })
             .collect()

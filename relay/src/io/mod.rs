@@ -26,7 +26,7 @@ mod select;
 mod setup;
 pub mod uring;
 
-pub use counters::DriverCounters;
+pub use counters::{CounterProbe, DriverCounters};
 pub use error::{IoError, RelayError};
 pub use handle::{Relay, RelayConfig, RelayHandle};
 pub use select::{Driver, IoMode, UringConfig};

@@ -316,6 +316,7 @@ impl Engine {
             return;
         };
         if head.wants_response() {
+            self.counters.statuses.add(code.0);
             let mut b = bytes::BytesMut::new();
             encode::transaction_response(
                 &mut b,
@@ -367,6 +368,7 @@ impl Engine {
             // devices see `#`, RFC 4975 §7.1.1) and the devices drain.
             if truncated {
                 tracing::info!(
+                    call = %s.call,
                     session = leg.session.0,
                     "sender disconnected inside a chunk"
                 );
@@ -394,13 +396,14 @@ impl Engine {
         let Some(s) = self.sessions.get_mut(&leg.session) else {
             return;
         };
+        let call = s.call.clone();
         let Some(l) = s.leg_mut(leg.index) else {
             return;
         };
         if matches!(l.state, LegState::Failed(_)) {
             return;
         }
-        tracing::info!(session = leg.session.0, leg = leg.index, label = %l.cold.label, %reason, "leg failed");
+        tracing::info!(%call, session = leg.session.0, leg = leg.index, label = %l.cold.label, %reason, "leg failed");
         l.state = LegState::Failed(reason.clone());
         let conn = l.conn.take();
         s.retire_leg(leg.index);

@@ -16,11 +16,12 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
+use super::counters::{Counters, StatusCounts};
 use super::ids::{local_uri, mint_session_id, tid_prefix};
 use super::leg::{Leg, LegState};
 use super::log::MemoryBudget;
 use super::pacer::Pacer;
-use super::session::{LogCounters, Session, UPSTREAM};
+use super::session::{Session, UPSTREAM};
 use super::tid::StartTemplate;
 use super::types::*;
 use crate::msrp::{Decoder, MsrpUri, encode};
@@ -89,6 +90,36 @@ pub struct EngineStats {
     /// Spill-file writes that failed since the engine started (disk full,
     /// spill directory gone); each holds the sender, none loses a byte.
     pub spill_errors: u64,
+    /// Live legs by state: invited (not answered), answered (waiting for
+    /// the connection), connected, done (drained), failed (alone).
+    pub legs_by_state: LegsByState,
+    /// SEND requests with a body received on any leg since start.
+    pub chunks_received: u64,
+    /// SEND chunks queued to device legs since start (one per leg).
+    pub chunks_sent: u64,
+    /// Body bytes of those chunks.
+    pub bytes_sent: u64,
+    /// Transaction responses sent since start, by status.
+    pub responses_sent: StatusCounts,
+    /// REPORTs sent since start, by status.
+    pub reports_sent: StatusCounts,
+    /// Legs done and waiting for their paced `LegDone` (PF-LMM-BYE).
+    pub paced_done: usize,
+}
+
+/// Live legs of an engine by state (see [`EngineStats::legs_by_state`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LegsByState {
+    /// Invited, not answered.
+    pub invited: u64,
+    /// Answered, waiting for the connection.
+    pub answered: u64,
+    /// Connected.
+    pub connected: u64,
+    /// Drained, `leg-done` queued or sent.
+    pub done: u64,
+    /// Failed alone.
+    pub failed: u64,
 }
 
 /// The fan-out engine of one worker. See the module docs.
@@ -105,7 +136,7 @@ pub struct Engine {
     dirty: HashSet<SessionId>,
     now: Instant,
     /// Content-log counters of the sessions that ended.
-    ended_counters: LogCounters,
+    counters: Counters,
     received_total: u64,
 }
 
@@ -130,7 +161,7 @@ impl Engine {
             dirty: HashSet::new(),
             now,
             received_total: 0,
-            ended_counters: LogCounters::default(),
+            counters: Counters::default(),
         })
     }
 
@@ -180,8 +211,10 @@ impl Engine {
         if self.sessions.contains_key(&id) {
             return Err(EngineError::Duplicate);
         }
-        self.sessions
-            .insert(id, Session::new(id, &self.cfg, self.budget.clone()));
+        self.sessions.insert(
+            id,
+            Session::new(id, &upstream.label, &self.cfg, self.budget.clone()),
+        );
         self.add_leg_as(id, 0, upstream, sid, now)
     }
 
@@ -402,9 +435,19 @@ impl Engine {
             bytes_received: self.received_total,
             ..EngineStats::default()
         };
-        let mut counters = self.ended_counters;
+        let mut counters = self.counters;
         for s in self.sessions.values() {
-            st.legs += s.legs.iter().flatten().count();
+            for l in s.legs.iter().flatten() {
+                st.legs += 1;
+                let b = &mut st.legs_by_state;
+                *match l.state {
+                    LegState::Invited => &mut b.invited,
+                    LegState::Answered => &mut b.answered,
+                    LegState::Connected => &mut b.connected,
+                    LegState::Done => &mut b.done,
+                    LegState::Failed(_) => &mut b.failed,
+                } += 1;
+            }
             let ls = s.log.stats();
             st.log_memory += ls.in_memory;
             st.log_spilled += ls.spilled;
@@ -414,6 +457,12 @@ impl Engine {
         }
         st.log_stalls = counters.stalls;
         st.spill_errors = counters.spill_errors;
+        st.chunks_received = counters.chunks_received;
+        st.chunks_sent = counters.chunks_sent;
+        st.bytes_sent = counters.bytes_sent;
+        st.responses_sent = counters.statuses;
+        st.reports_sent = counters.reports;
+        st.paced_done = self.pacer.len();
         st
     }
 }

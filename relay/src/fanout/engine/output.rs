@@ -120,12 +120,13 @@ impl Engine {
         let Some(s) = self.sessions.get_mut(&leg.session) else {
             return;
         };
+        let call = s.call.clone();
         let Some(l) = s.leg_mut(leg.index) else {
             return;
         };
         let bytes = l.delivered_bytes;
         l.done_sent = true;
-        tracing::info!(session = leg.session.0, leg = leg.index, label = %l.cold.label, bytes, "leg done");
+        tracing::info!(%call, session = leg.session.0, leg = leg.index, label = %l.cold.label, bytes, "leg done");
         self.outputs
             .push_back(Output::Event(Event::LegDone { leg, bytes }));
         self.dirty.insert(leg.session);
@@ -140,7 +141,7 @@ impl Engine {
             let mut marks = PassMarks::default();
             for li in 0..s.legs.len() as u32 {
                 if let Err(e) = s.pump(li, &self.cfg) {
-                    tracing::error!(session = id.0, error = %e, "content log read");
+                    tracing::error!(call = %s.call, session = id.0, error = %e, "content log read");
                 }
                 if li != UPSTREAM && s.leg_drained(li) {
                     if let Some(l) = s.leg_mut(li) {
@@ -179,7 +180,8 @@ impl Engine {
         let Some(s) = self.sessions.remove(&id) else {
             return;
         };
-        self.ended_counters += s.counters;
+        self.counters += s.counters;
+        let call = s.call;
         for l in s.legs.into_iter().flatten() {
             self.by_sid.remove(&l.cold.local_sid);
             if let Some(conn) = l.conn {
@@ -187,7 +189,7 @@ impl Engine {
                 self.outputs.push_back(Output::Close { conn, flush: true });
             }
         }
-        tracing::info!(session = id.0, "session ended");
+        tracing::info!(%call, session = id.0, "session ended");
         self.outputs
             .push_back(Output::Event(Event::SessionEnded { session: id }));
     }

@@ -55,6 +55,7 @@ impl Session {
             // RFC 6135): answered at its end-line, never forwarded.
             return self.set_rx(li, head, RxMode::Discard, false);
         }
+        self.counters.chunks_received += 1;
         let at = head.byte_range.map_or(0, |r| r.start - 1);
         if li == UPSTREAM {
             let declared = head.byte_range.and_then(|r| r.total.or(r.end));
@@ -301,12 +302,14 @@ impl Session {
         self.held = Some(why);
         match why {
             Held::Spill => tracing::warn!(
+                call = %self.call,
                 session = self.id.0,
                 error = %e,
                 memory = self.log.stats().in_memory,
                 "spill file write failed: sender held until the devices free memory"
             ),
             Held::Full => tracing::info!(
+                call = %self.call,
                 session = self.id.0,
                 error = %e,
                 "content log full: sender held until the devices free room"
@@ -365,7 +368,7 @@ impl Session {
             }
         }
         if let Some(why) = self.held.take() {
-            tracing::info!(session = self.id.0, held = ?why, "sender released: the content log has room again");
+            tracing::info!(call = %self.call, session = self.id.0, held = ?why, "sender released: the content log has room again");
         }
     }
 }

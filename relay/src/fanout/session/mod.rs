@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 
+use super::counters::Counters;
 use super::imdn::ImdnAggregator;
 use super::leg::{Leg, LegState, RxMode};
 use super::log::{ContentLog, MemoryBudget};
@@ -56,26 +57,12 @@ enum Held {
     Spill,
 }
 
-/// How often a session's content log held its sender.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct LogCounters {
-    /// Episodes in which an append was refused and the sender held until
-    /// the devices freed room.
-    pub(crate) stalls: u64,
-    /// Spill-file writes that failed.
-    pub(crate) spill_errors: u64,
-}
-
-impl std::ops::AddAssign for LogCounters {
-    fn add_assign(&mut self, o: LogCounters) {
-        self.stalls += o.stalls;
-        self.spill_errors += o.spill_errors;
-    }
-}
-
 #[derive(Debug)]
 pub(crate) struct Session {
     pub(crate) id: SessionId,
+    /// The sender's leg label (the control plane gives `call-id;from-tag`):
+    /// every log line about the session carries it as `call`.
+    pub(crate) call: Arc<str>,
     pub(crate) legs: Vec<Option<Leg>>,
     pub(crate) log: ContentLog,
     pub(crate) stream: Stream,
@@ -93,7 +80,7 @@ pub(crate) struct Session {
     /// (one log line per episode, not per retry).
     held: Option<Held>,
     /// Totals for [`EngineStats`](crate::fanout::EngineStats).
-    pub(crate) counters: LogCounters,
+    pub(crate) counters: Counters,
     /// CPIM `imdn.Message-ID` of a device's message → that device, so the
     /// sender's notifications reach only the originating device
     /// (CPM-MLD-022/023).
@@ -119,9 +106,15 @@ pub(crate) struct Session {
 }
 
 impl Session {
-    pub(crate) fn new(id: SessionId, cfg: &EngineConfig, budget: Arc<MemoryBudget>) -> Session {
+    pub(crate) fn new(
+        id: SessionId,
+        call: &str,
+        cfg: &EngineConfig,
+        budget: Arc<MemoryBudget>,
+    ) -> Session {
         Session {
             id,
+            call: call.into(),
             legs: Vec::new(),
             log: ContentLog::new(cfg.log.clone(), budget),
             stream: Stream::default(),
@@ -131,7 +124,7 @@ impl Session {
             ending_at: None,
             backlog: VecDeque::new(),
             held: None,
-            counters: LogCounters::default(),
+            counters: Counters::default(),
             imdn_routes: HashMap::new(),
             imdn_route_order: VecDeque::new(),
             report_routes: HashMap::new(),
@@ -185,6 +178,7 @@ impl Session {
         {
             return;
         }
+        self.counters.statuses.add(code.0);
         let Some(leg) = self.leg_mut(li) else { return };
         let local = leg.cold.local_uri.clone();
         let to = head.from_path.first().raw().clone();
@@ -218,7 +212,7 @@ impl Session {
         self.front = marks.front;
         let off = self.stream.release_before(min, self.log.end());
         if let Err(e) = self.log.release_before(off) {
-            tracing::warn!(session = self.id.0, error = %e, "content log release");
+            tracing::warn!(call = %self.call, session = self.id.0, error = %e, "content log release");
         }
         self.drain_backlog();
     }

@@ -111,6 +111,7 @@ impl Session {
             fields,
             runs,
             arena,
+            counters,
             ..
         } = self;
         let Some(leg) = legs.get_mut(li as usize).and_then(Option::as_mut) else {
@@ -199,6 +200,8 @@ impl Session {
             }
             leg.current = (flag == Flag::More).then_some(run.msg);
             leg.delivered_bytes += run.len;
+            counters.chunks_sent += 1;
+            counters.bytes_sent += run.len;
         }
         Ok(())
     }

@@ -89,6 +89,8 @@ impl Session {
         };
         leg.push_inflight(None);
         let (to, from) = (leg.cold.to_path.clone(), leg.cold.local_uri.clone());
+        self.counters.reports.add(code.0);
+        let Some(leg) = self.leg_mut(li) else { return };
         leg.push_encoded(|b| {
             Report {
                 tid: &tid,
@@ -194,6 +196,7 @@ impl Session {
         let Some(tid) = e.transaction_id() else {
             return;
         };
+        self.counters.statuses.add(code.0);
         let Some(leg) = self.leg_mut(li) else { return };
         let (to, from) = (leg.cold.to_path.clone(), leg.cold.local_uri.clone());
         let first = to.split(|&b| b == b' ').next().unwrap_or_default().to_vec();

@@ -94,8 +94,12 @@ impl Worker {
     pub(super) fn run(mut self) {
         let _span = tracing::debug_span!("worker", index = self.index).entered();
         let mut events = Events::with_capacity(1024);
+        let mut woke: Option<Instant> = None;
         loop {
             let now = Instant::now();
+            if let Some(t) = woke.take() {
+                self.counters.busy(now - t);
+            }
             let timeout = self.timeout(now);
             self.counters.syscall();
             if let Err(e) = self.poll.poll(&mut events, timeout) {
@@ -106,6 +110,7 @@ impl Worker {
                 break;
             }
             let now = Instant::now();
+            woke = Some(now);
             for ev in events.iter() {
                 match ev.token() {
                     WAKER => {}

@@ -151,13 +151,19 @@ impl Worker {
     /// the connections' reads and writes.
     pub(crate) fn run(mut self) {
         let _span = tracing::debug_span!("uring worker", index = self.p.index).entered();
+        let mut woke: Option<Instant> = None;
         loop {
-            if let Err(e) = self.enter(Instant::now()) {
+            let before = Instant::now();
+            if let Some(t) = woke.take() {
+                self.p.counters.busy(before - t);
+            }
+            if let Err(e) = self.enter(before) {
                 tracing::error!(error = %e, "io_uring_enter failed; worker stops");
                 break;
             }
             self.turn += 1;
             let now = Instant::now();
+            woke = Some(now);
             self.complete(now);
             if let Some(b) = &mut self.bufs {
                 b.reclaim();
