@@ -2,6 +2,7 @@
 //! event pump and timers, and the shutdown sequence.
 
 use std::io::Write;
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::RecvTimeoutError;
@@ -9,7 +10,9 @@ use std::time::{Duration, Instant};
 
 use msrp_relay::io::{IoError, Relay};
 
-use crate::config::{Config, ConfigError};
+use sd_notify::NotifyState;
+
+use crate::config::{Config, ConfigError, reload};
 use crate::metrics::{Exporter, Sources};
 use crate::server::{Server, ServerError};
 use crate::table::Core;
@@ -26,6 +29,9 @@ pub enum DaemonError {
     /// The control server could not start.
     #[error(transparent)]
     Server(#[from] ServerError),
+    /// The data plane refused a reloaded configuration.
+    #[error("data plane refused the reload: {0}")]
+    Reload(msrp_relay::io::RelayError),
     /// The metrics endpoint could not start.
     #[error(transparent)]
     Metrics(#[from] crate::metrics::MetricsError),
@@ -51,7 +57,20 @@ const SWEEP_EVERY: Duration = Duration::from_secs(1);
 /// `msrp-relay ready control=<socket path> msrp=<listen address>`, and
 /// ` metrics=<address>` when the metrics endpoint is on.
 pub fn run(cfg: &Config) -> Result<(), DaemonError> {
+    run_from(cfg, None)
+}
+
+/// [`run`], with the file `cfg` came from: SIGHUP reloads it (the keys
+/// [`crate::config::reload`] lists as live apply at once; one log line
+/// says what changed and what needs a restart). Under systemd
+/// (`NOTIFY_SOCKET` set) the relay sends `READY=1` once ready,
+/// `RELOADING=1` … `READY=1` around a reload and `STOPPING=1` when it
+/// begins to drain.
+pub fn run_from(cfg: &Config, path: Option<&Path>) -> Result<(), DaemonError> {
     let term = Arc::new(AtomicBool::new(false));
+    let hup = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, hup.clone())
+        .map_err(DaemonError::Signals)?;
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         // The second signal (flag already set) exits immediately.
         signal_hook::flag::register_conditional_shutdown(sig, 1, term.clone())
@@ -104,9 +123,18 @@ pub fn run(cfg: &Config) -> Result<(), DaemonError> {
         );
         let _ = out.flush();
     }
+    notify(&[NotifyState::Ready]);
 
+    let mut current = cfg.clone();
     let mut last_sweep = Instant::now();
     while !term.load(Ordering::SeqCst) {
+        if hup.swap(false, Ordering::SeqCst) {
+            notify(&[NotifyState::Reloading]);
+            if let Some(next) = reload(&current, path, &relay, &server) {
+                current = next;
+            }
+            notify(&[NotifyState::Ready]);
+        }
         if !pump(&relay, &server, TICK) {
             tracing::error!("data plane workers stopped");
             break;
@@ -117,7 +145,8 @@ pub fn run(cfg: &Config) -> Result<(), DaemonError> {
         }
     }
 
-    let drain = Duration::from_millis(cfg.timeouts.shutdown_drain_ms);
+    notify(&[NotifyState::Stopping]);
+    let drain = Duration::from_millis(current.timeouts.shutdown_drain_ms);
     tracing::info!(
         sessions = server.sessions(),
         ?drain,
@@ -159,4 +188,61 @@ fn pump(relay: &Relay, server: &Server, wait: Duration) -> bool {
     batch.extend(relay.events().try_iter().take(PUMP_BATCH - 1));
     server.on_plane_events(batch);
     true
+}
+
+/// Tells systemd (when it started us with `Type=notify`); a failure is
+/// logged, never fatal.
+fn notify(state: &[NotifyState<'_>]) {
+    if let Err(e) = sd_notify::notify(state) {
+        tracing::warn!(error = %e, "sd_notify failed");
+    }
+}
+
+/// SIGHUP: reads the file again and applies its live keys. `None` (the
+/// running configuration stays, with one error line) when there is no
+/// file, it does not parse, or the data plane refuses it.
+fn reload(current: &Config, path: Option<&Path>, relay: &Relay, server: &Server) -> Option<Config> {
+    let Some(path) = path else {
+        tracing::warn!("SIGHUP: started without --config, nothing to reload");
+        return None;
+    };
+    let new = match Config::load(path) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "reload refused; the running configuration stays");
+            return None;
+        }
+    };
+    let changes = reload::diff(current, &new);
+    if changes.is_empty() {
+        tracing::info!(path = %path.display(), "reload: nothing changed");
+        return None;
+    }
+    let next = reload::merged(current, &new);
+    let applied = next.relay().map_err(DaemonError::from).and_then(|rc| {
+        relay
+            .handle()
+            .reconfigure(&rc.engine, rc.process_memory_budget)
+            .map_err(DaemonError::Reload)?;
+        Ok(next.table(relay.local_addr().port())?)
+    });
+    match applied {
+        Ok(table) => server.reconfigure_table(table),
+        Err(e) => {
+            tracing::error!(error = %e, "reload refused; the running configuration stays");
+            return None;
+        }
+    }
+    tracing::info!(
+        live = ?changes.live,
+        restart = ?changes.restart,
+        "configuration reloaded"
+    );
+    if !changes.restart.is_empty() {
+        tracing::warn!(
+            keys = ?changes.restart,
+            "changed keys take effect only after a restart; the running values stay"
+        );
+    }
+    Some(next)
 }

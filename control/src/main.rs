@@ -82,7 +82,7 @@ fn main() -> ExitCode {
     match cli.command {
         None => {
             init_logs(&cfg.log);
-            match daemon::run(&cfg) {
+            match daemon::run_from(&cfg, cli.config.as_deref()) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     tracing::error!(error = %e, "msrp-relay failed");

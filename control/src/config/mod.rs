@@ -2,11 +2,12 @@
 //! its default runs on a laptop; `docs/configuration.md` lists them all.
 
 mod build;
+pub mod reload;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::policy::{AuthPolicy, OperatorPolicy, RegistryLimits, RequestKind};
 
@@ -38,7 +39,7 @@ pub enum ConfigError {
 }
 
 /// The whole file.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Config {
     /// `[control]`: the control socket and the session table.
@@ -60,7 +61,7 @@ pub struct Config {
 }
 
 /// `[control]`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Control {
     /// Socket path; empty: `$XDG_RUNTIME_DIR/msrp-relay.sock`, else
@@ -104,7 +105,7 @@ impl Default for Control {
 }
 
 /// `[msrp]`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Msrp {
     /// Address the MSRP listener binds; port 0 picks a free port.
@@ -133,7 +134,7 @@ pub struct Msrp {
 }
 
 /// `msrp.io`: which I/O driver runs.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Io {
     /// io_uring if usable, else epoll.
@@ -164,7 +165,7 @@ impl Default for Msrp {
 }
 
 /// `[budgets]`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Budgets {
     /// All sessions' content logs together, in memory.
@@ -193,7 +194,7 @@ impl Default for Budgets {
 }
 
 /// `[timeouts]`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Timeouts {
     /// A leg with work and no progress fails after this.
@@ -218,7 +219,7 @@ impl Default for Timeouts {
 }
 
 /// `[pacing]`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Pacing {
     /// `leg-done` events (BYEs) per second, sustained, per worker.
@@ -237,7 +238,7 @@ impl Default for Pacing {
 }
 
 /// `[policy]`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Policy {
     /// A chat accept cancels the other invitations (CPM-MLD-007a).
@@ -286,7 +287,7 @@ impl Default for Policy {
 }
 
 /// `[log]`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Log {
     /// `tracing` filter (`RUST_LOG` syntax); `RUST_LOG` overrides it.
@@ -296,7 +297,7 @@ pub struct Log {
 }
 
 /// `[log] format`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum LogFormat {
     /// Human-readable lines (`tracing-subscriber`'s default format).
@@ -317,7 +318,7 @@ impl Default for Log {
 }
 
 /// `[metrics]`.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Metrics {
     /// `host:port` of the Prometheus endpoint (`GET /metrics`); empty

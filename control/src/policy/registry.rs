@@ -150,6 +150,11 @@ pub struct Registry {
 }
 
 impl Registry {
+    /// New bounds (a reload); registrations over them stay until renewed.
+    pub fn set_limits(&mut self, limits: RegistryLimits) {
+        self.limits = limits;
+    }
+
     /// An empty registry with these bounds.
     pub fn new(limits: RegistryLimits) -> Self {
         Registry {

@@ -197,6 +197,12 @@ impl Server {
         self.shared.hub.publish(&events);
     }
 
+    /// Gives the session table a reloaded configuration
+    /// ([`Core::reconfigure`]).
+    pub fn reconfigure_table(&self, cfg: crate::table::TableConfig) {
+        lock(&self.shared.core).reconfigure(cfg);
+    }
+
     /// Reads the table's counts from another thread (the metrics
     /// exporter), each read under the table's lock.
     pub fn table_probe(&self) -> TableProbe {

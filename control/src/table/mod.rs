@@ -302,6 +302,22 @@ impl Core {
         }
     }
 
+    /// Takes a reloaded configuration: limits, timers and policy apply to
+    /// the next command and sweep; the advertised address stays (it is in
+    /// every SDP handed out).
+    pub fn reconfigure(&mut self, cfg: TableConfig) {
+        self.registry.set_limits(cfg.registry);
+        let (host, port) = (
+            std::mem::take(&mut self.cfg.relay_host),
+            self.cfg.relay_port,
+        );
+        self.cfg = TableConfig {
+            relay_host: host,
+            relay_port: port,
+            ..cfg
+        };
+    }
+
     /// Sessions in the table.
     pub fn len(&self) -> usize {
         self.sessions.len()

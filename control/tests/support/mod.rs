@@ -67,6 +67,18 @@ impl RelayProcess {
         extra: &str,
         filter: Option<&str>,
     ) -> RelayProcess {
+        RelayProcess::start_with(io, control, extra, filter, &[])
+    }
+
+    /// [`start_logged`](Self::start_logged) with more environment
+    /// variables for the child.
+    pub fn start_with(
+        io: &str,
+        control: &str,
+        extra: &str,
+        filter: Option<&str>,
+        env: &[(&str, &str)],
+    ) -> RelayProcess {
         let dir = tempfile::tempdir().unwrap();
         let socket = dir.path().join("relay.sock");
         let config = dir.path().join("relay.toml");
@@ -79,6 +91,7 @@ impl RelayProcess {
             .arg("--config")
             .arg(&config)
             .env("RUST_LOG", filter.unwrap_or("warn"))
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(if filter.is_some() {
                 Stdio::piped()
@@ -119,6 +132,18 @@ impl RelayProcess {
     /// The piped stderr of [`start_logged`](Self::start_logged).
     pub fn take_stderr(&mut self) -> Option<std::process::ChildStderr> {
         self.child.stderr.take()
+    }
+
+    /// Sends a signal.
+    pub fn signal(&self, sig: nix::sys::signal::Signal) {
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(self.child.id()).unwrap());
+        nix::sys::signal::kill(pid, sig).unwrap();
+    }
+
+    /// Waits for the exit status (after a signal sent with
+    /// [`signal`](Self::signal)).
+    pub fn terminate_wait(mut self) -> std::process::ExitStatus {
+        self.child.wait().unwrap()
     }
 
     /// Sends SIGTERM and waits for the exit status.

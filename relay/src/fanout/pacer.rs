@@ -82,6 +82,15 @@ impl<Id> Pacer<Id> {
         })
     }
 
+    /// Changes rate and burst (a configuration reload); what is queued
+    /// stays queued, in order, and leaves at the new rate.
+    pub fn set_config(&mut self, config: PacerConfig) -> Result<(), PacerError> {
+        let fresh = Pacer::<Id>::new(config)?;
+        self.interval = fresh.interval;
+        self.tolerance = fresh.tolerance;
+        Ok(())
+    }
+
     /// Queues an id behind those already waiting (FIFO).
     pub fn offer(&mut self, id: Id) {
         self.queue.push_back(id);

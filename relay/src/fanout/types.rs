@@ -322,4 +322,7 @@ pub enum EngineError {
     /// A session or leg with this identity exists already.
     #[error("session or leg exists already")]
     Duplicate,
+    /// A configuration the engine cannot take.
+    #[error("configuration refused: {0}")]
+    Config(String),
 }

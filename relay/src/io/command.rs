@@ -11,7 +11,8 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use crate::fanout::{
-    Answer, Engine, EngineError, EngineStats, Event, LegId, LegInfo, LegParams, SessionId,
+    Answer, Engine, EngineConfig, EngineError, EngineStats, Event, LegId, LegInfo, LegParams,
+    SessionId,
 };
 
 /// A control-plane call, executed on the worker that owns the session.
@@ -48,6 +49,8 @@ pub(crate) enum Control {
         session: SessionId,
     },
     Stats,
+    /// A configuration reload ([`Engine::reconfigure`]).
+    Reconfigure(Box<EngineConfig>, u64),
 }
 
 /// The worker's reply to a [`Control`].
@@ -139,6 +142,10 @@ pub(crate) fn execute(
             .map(Reply::Legs)
             .ok_or(EngineError::NoSession),
         Control::Stats => Ok(Reply::Stats(Box::new(engine.stats()))),
+        Control::Reconfigure(cfg, memory) => engine
+            .reconfigure(&cfg, memory)
+            .map(|()| Reply::Done)
+            .map_err(EngineError::Config),
     };
     result.unwrap_or_else(Reply::Error)
 }

@@ -315,6 +315,25 @@ impl RelayHandle {
         }
     }
 
+    /// Gives every worker a new configuration (a reload; see
+    /// [`Engine::reconfigure`](crate::fanout::Engine::reconfigure) for what
+    /// applies when) and the process-wide content memory budget. Waits for
+    /// each worker; the first refusal is returned.
+    pub fn reconfigure(
+        &self,
+        engine: &EngineConfig,
+        process_memory: u64,
+    ) -> Result<(), RelayError> {
+        for w in 0..self.workers.len() {
+            let c = Control::Reconfigure(Box::new(engine.clone()), process_memory);
+            match self.call(w, c)? {
+                Reply::Done => {}
+                other => return Err(unexpected(other)),
+            }
+        }
+        Ok(())
+    }
+
     /// One [`EngineStats`] per worker, in worker order.
     pub fn stats(&self) -> Result<Vec<EngineStats>, RelayError> {
         (0..self.workers.len())

@@ -427,6 +427,29 @@ impl Engine {
         )
     }
 
+    /// Takes a new configuration (a reload): the identity this engine was
+    /// started with (worker, host, port, scheme, codec limits) stays; the
+    /// rest applies now — pacing and the process memory budget at once,
+    /// timeouts from each leg's next check, content-log limits, message
+    /// size bounds and report waits to the sessions created from now on.
+    pub fn reconfigure(&mut self, new: &EngineConfig, process_memory: u64) -> Result<(), String> {
+        self.pacer
+            .set_config(new.done_pacing)
+            .map_err(|e| e.to_string())?;
+        let keep = self.cfg.clone();
+        self.cfg = EngineConfig {
+            worker: keep.worker,
+            workers: keep.workers,
+            host: keep.host,
+            port: keep.port,
+            secure: keep.secure,
+            limits: keep.limits,
+            ..new.clone()
+        };
+        self.budget.set_limit(process_memory);
+        Ok(())
+    }
+
     /// Counters.
     pub fn stats(&self) -> EngineStats {
         let mut st = EngineStats {

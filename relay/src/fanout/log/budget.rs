@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// spills its oldest pieces to disk instead (see `ContentLog::append`).
 #[derive(Debug)]
 pub struct MemoryBudget {
-    limit: u64,
+    limit: AtomicU64,
     used: AtomicU64,
 }
 
@@ -20,14 +20,21 @@ impl MemoryBudget {
     /// A budget of `limit` bytes, ready to be shared (`Arc::clone`) by logs.
     pub fn new(limit: u64) -> Arc<Self> {
         Arc::new(Self {
-            limit,
+            limit: AtomicU64::new(limit),
             used: AtomicU64::new(0),
         })
     }
 
     /// The configured limit in bytes.
     pub fn limit(&self) -> u64 {
-        self.limit
+        self.limit.load(Ordering::Acquire)
+    }
+
+    /// Changes the limit (a configuration reload). Lowering it below what
+    /// is in use takes nothing back: logs spill as they append, until the
+    /// use is under the new limit.
+    pub fn set_limit(&self, limit: u64) {
+        self.limit.store(limit, Ordering::Release);
     }
 
     /// Bytes currently reserved by all logs together.
@@ -37,7 +44,7 @@ impl MemoryBudget {
 
     /// Bytes still available (a snapshot: other threads may take them).
     pub fn available(&self) -> u64 {
-        self.limit.saturating_sub(self.used())
+        self.limit().saturating_sub(self.used())
     }
 
     /// Reserves `n` bytes if that keeps the total within the limit.
@@ -50,7 +57,7 @@ impl MemoryBudget {
             let Some(next) = current.checked_add(n) else {
                 return false;
             };
-            if next > self.limit {
+            if next > self.limit() {
                 return false;
             }
             match self.used.compare_exchange_weak(

@@ -5,6 +5,7 @@ mod harness;
 mod in_step;
 mod log_held;
 mod read_ahead;
+mod reconfigure;
 mod remove;
 mod success_reports;
 mod tid_wrap;
