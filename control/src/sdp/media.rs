@@ -138,6 +138,15 @@ impl Sdp {
                     value: v.to_owned(),
                 };
                 match (name, value) {
+                    // A bare `a=path` is no path (RFC 4975 §8.2 gives it a
+                    // value); it must not hide behind the real one either:
+                    // the rewrite would replace it and keep the peer's.
+                    ("path", None) => {
+                        return Err(SdpError::InvalidPath {
+                            media,
+                            reason: "a=path without a value".into(),
+                        });
+                    }
                     ("path", Some(v)) => {
                         if path_seen {
                             return Err(SdpError::InvalidPath {
@@ -294,6 +303,11 @@ mod tests {
 
     #[test]
     fn missing_and_invalid_paths_are_errors() {
+        // Found by the `sdp` fuzz target: a bare `a=path` before the real
+        // one was skipped here but replaced by the rewrite, which then
+        // handed out the peer's path beside the relay's.
+        let bare = "v=\nm=message 4 TCP/MSRP v\na=path\na=path:msrp://:9;p";
+        assert!(matches!(media(bare), Err(SdpError::InvalidPath { .. })));
         assert_eq!(
             media("v=0\r\nm=message 1 TCP/MSRP *\r\n"),
             Err(SdpError::MissingPath { media: 0 })
