@@ -1,7 +1,8 @@
 //! Fuzz target `sdp`: the SDP parser and the MSRP rewrite on arbitrary
 //! bytes. Neither may panic. When a body parses and rewrites, the result
-//! parses again, its MSRP media point at the relay (`a=path`, `m=` port),
-//! and rewriting it once more changes nothing (the rewrite is idempotent).
+//! parses again, its MSRP media point at the relay (`a=path`) with the
+//! relay's `a=setup` and forced `a=accept-types`, and rewriting it once
+//! more changes nothing (the rewrite is idempotent).
 
 #![no_main]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -22,17 +23,20 @@ fuzz_target!(|data: &[u8]| {
         path: PATH,
         setup: Setup::Passive,
         direction: None,
-        accept_types: None,
+        accept_types: Some("message/cpim"),
     };
     let Ok(out) = sdp.rewrite(&rw) else {
         return;
     };
     let again = Sdp::parse(out.as_bytes()).expect("a rewritten SDP parses");
     let media = again.msrp_media().expect("its MSRP media parse");
-    assert!(
-        media.iter().any(|m| m.peer_uri() == Some(PATH)),
-        "no media points at the relay:\n{out}"
-    );
+    let ours = media
+        .iter()
+        .find(|m| m.peer_uri() == Some(PATH))
+        .unwrap_or_else(|| panic!("no media points at the relay:\n{out}"));
+    assert_eq!(ours.path, [PATH], "{out}");
+    assert_eq!(ours.setup, Some(Setup::Passive), "{out}");
+    assert_eq!(ours.accept_types, ["message/cpim"], "{out}");
     let twice = again.rewrite(&rw).expect("a rewritten SDP rewrites");
     assert_eq!(out, twice, "rewrite is not idempotent");
 });

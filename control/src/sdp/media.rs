@@ -128,6 +128,7 @@ impl Sdp {
                 file_icon: false,
             };
             let mut path_seen = false;
+            let mut types_seen = false;
             for line in &self.lines[section.m_line + 1..section.end] {
                 let Some((name, value)) = line.attribute() else {
                     continue;
@@ -158,8 +159,22 @@ impl Sdp {
                         m.path = parse_path(v)
                             .map_err(|reason| SdpError::InvalidPath { media, reason })?;
                     }
+                    // One `a=setup` per media (RFC 4145 §4): a second one,
+                    // or a bare one, would survive the rewrite beside the
+                    // relay's and contradict it.
+                    ("setup", _) if m.setup.is_some() => {
+                        return Err(bad("a second a=setup"));
+                    }
+                    ("setup", None) => return Err(bad("")),
                     ("setup", Some(v)) => m.setup = Some(Setup::parse(v).ok_or_else(|| bad(v))?),
-                    ("accept-types", Some(v)) => m.accept_types = words(v),
+                    // Once per media, like `a=setup`: the rewrite may set it.
+                    ("accept-types", _) if types_seen => {
+                        return Err(bad("a second a=accept-types"));
+                    }
+                    ("accept-types", v) => {
+                        types_seen = true;
+                        m.accept_types = v.map(words).unwrap_or_default();
+                    }
                     ("accept-wrapped-types", Some(v)) => m.accept_wrapped_types = words(v),
                     ("max-size", Some(v)) => {
                         let digits = v.trim();

@@ -210,6 +210,26 @@ mod tests {
         Sdp::parse_str(body)?.rewrite(r)
     }
 
+    /// A repeated `a=setup` (or `a=path`) must not leave the peer's value
+    /// beside the relay's: the parser refuses it, so the rewrite does too.
+    #[test]
+    fn repeated_setup_or_path_is_refused() {
+        for extra in [
+            "a=setup:active\r\na=setup:passive",
+            "a=path:msrp://h:1/t;tcp",
+            "a=accept-types:a/b\r\na=accept-types:c/d",
+            // Found by the `sdp` fuzz target: an empty one first.
+            "a=accept-types:\r\na=accept-types:c/d",
+            "a=setup\r\na=setup:active",
+        ] {
+            let body = format!(
+                "v=0\r\nc=IN IP4 192.0.2.1\r\nm=message 7 TCP/MSRP *\r\na=path:msrp://h:7/s;tcp\r\n{extra}\r\n"
+            );
+            let r = rw(&body, &RELAY);
+            assert!(r.is_err(), "{extra}: {r:?}");
+        }
+    }
+
     #[test]
     fn session_c_is_rewritten_when_only_msrp_uses_it() {
         let out = rw(
