@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use msrp_relay::io::{IoError, Relay};
 
 use crate::config::{Config, ConfigError};
+use crate::ng::NgListener;
 use crate::server::{Server, ServerError};
 use crate::table::Core;
 
@@ -25,6 +26,9 @@ pub enum DaemonError {
     /// The control server could not start.
     #[error(transparent)]
     Server(#[from] ServerError),
+    /// The ng listener could not start.
+    #[error(transparent)]
+    Ng(#[from] crate::ng::NgError),
     /// Signal handlers could not be installed.
     #[error("signal handlers: {0}")]
     Signals(std::io::Error),
@@ -44,7 +48,9 @@ const SWEEP_EVERY: Duration = Duration::from_secs(1);
 /// every connection. A second signal during the drain exits at once.
 ///
 /// Once ready, one line goes to stdout:
-/// `msrp-relay ready control=<socket path> msrp=<listen address>`.
+/// `msrp-relay ready control=<socket path> msrp=<listen address>`, followed
+/// by ` ng-udp=<address>` and ` ng-tcp=<address>` when the ng listener
+/// (`[ng]`) serves them.
 pub fn run(cfg: &Config) -> Result<(), DaemonError> {
     let term = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -71,14 +77,21 @@ pub fn run(cfg: &Config) -> Result<(), DaemonError> {
     let plane = Arc::new(relay.handle().with_deferred_wakes());
     let core = Core::new(cfg.table(local.port())?, plane);
     let mut server = Server::start_on(listener, cfg.server(), core)?;
+    let mut ng = match cfg.ng()? {
+        Some(ng_cfg) => Some(NgListener::start(ng_cfg, server.gate())?),
+        None => None,
+    };
     tracing::info!(control = %socket.display(), msrp = %local, "msrp-relay ready");
     {
+        let mut line = format!("msrp-relay ready control={} msrp={local}", socket.display());
+        if let Some(a) = ng.as_ref().and_then(NgListener::udp_addr) {
+            line.push_str(&format!(" ng-udp={a}"));
+        }
+        if let Some(a) = ng.as_ref().and_then(NgListener::tcp_addr) {
+            line.push_str(&format!(" ng-tcp={a}"));
+        }
         let mut out = std::io::stdout().lock();
-        let _ = writeln!(
-            out,
-            "msrp-relay ready control={} msrp={local}",
-            socket.display()
-        );
+        let _ = writeln!(out, "{line}");
         let _ = out.flush();
     }
 
@@ -114,6 +127,9 @@ pub fn run(cfg: &Config) -> Result<(), DaemonError> {
         tracing::warn!(sessions = left, "drain timeout: closing undrained sessions");
     }
     relay.shutdown(deadline.saturating_duration_since(Instant::now()));
+    if let Some(ng) = ng.as_mut() {
+        ng.stop();
+    }
     server.close();
     tracing::info!("msrp-relay stopped");
     Ok(())
