@@ -5,6 +5,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod msrp_peer;
+pub mod ng;
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
@@ -45,6 +46,8 @@ pub struct RelayProcess {
     pub socket: PathBuf,
     /// MSRP listen address as the relay reported it.
     pub msrp: String,
+    /// The whole ready line (`ng-udp=`, `ng-tcp=` when configured).
+    pub ready: String,
     _dir: tempfile::TempDir,
 }
 
@@ -65,7 +68,10 @@ impl RelayProcess {
         let mut child = Command::new(env!("CARGO_BIN_EXE_msrp-relay"))
             .arg("--config")
             .arg(&config)
-            .env("RUST_LOG", "warn")
+            .env(
+                "RUST_LOG",
+                std::env::var("MSRP_TEST_RUST_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -76,6 +82,7 @@ impl RelayProcess {
             child,
             socket,
             msrp: String::new(),
+            ready: String::new(),
             _dir: dir,
         };
         let mut line = String::new();
@@ -86,7 +93,17 @@ impl RelayProcess {
             .and_then(|rest| rest.split(' ').find_map(|w| w.strip_prefix("msrp=")))
             .unwrap_or_else(|| panic!("no ready line from the relay: {line:?}"));
         p.msrp = msrp.to_owned();
+        p.ready = line.trim().to_owned();
         p
+    }
+
+    /// A `key=value` word of the ready line (`ng-udp`, `ng-tcp`).
+    pub fn ready_word(&self, key: &str) -> Option<String> {
+        let prefix = format!("{key}=");
+        self.ready
+            .split(' ')
+            .find_map(|w| w.strip_prefix(prefix.as_str()))
+            .map(str::to_owned)
     }
 
     /// The config file used (for `ctl --config`).
