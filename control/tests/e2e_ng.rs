@@ -271,6 +271,14 @@ fn ng_bad_input_each_gets_an_error_or_is_dropped_no_other_session_touched() {
     ]);
     ok(&ng.call(&del));
     ok(&ng.call(&del));
+    // A delete of a call never seen: ok with a warning (rtpengine's way).
+    let w = ng.call(&req(&[
+        ("command", "delete"),
+        ("call-id", "never"),
+        ("from-tag", "f"),
+    ]));
+    ok(&w);
+    assert!(s(&w, "warning").contains("unknown call-id"), "{w:?}");
     // A flood of pings: sent without waiting; whatever the socket buffer
     // kept is answered with pong, and the relay still answers after.
     for i in 0..2000 {

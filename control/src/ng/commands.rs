@@ -8,7 +8,7 @@
 //! | `ping` | – | `result: pong` |
 //! | `offer` | `offer` | `via-branch` absent: the branch [`DEFAULT_BRANCH`]; `kind` from the `kind` key, else `file-transfer` when the SDP has `a=file-selector`, else `chat` |
 //! | `answer` | `answer` | the reply always carries the sender's `sdp`; `forward`/`close` as in JSON |
-//! | `delete` | `delete` | see [`resolve_delete`] |
+//! | `delete` | `delete` | see [`resolve_delete`]; what it cannot apply (an unknown call) is `ok` with a `warning`, as rtpengine does, or an error with the flag `fatal` |
 //! | `query`, `list`, `statistics` | same | the JSON fields as bencode |
 //!
 //! Keys a relay of MSRP cannot honour (ICE, DTLS, SDES, codecs, RTCP,
@@ -106,9 +106,19 @@ fn dispatch(
         "statistics" => Command::Statistics,
         other => return Err(format!("Unrecognized command {other:?}")),
     };
+    let is_delete = matches!(cmd, Command::Delete(_));
     let out = core.handle(conn, request(cmd), now);
     events.extend(out.events);
     match &out.reply.body {
+        // rtpengine answers a `delete` it cannot apply (an unknown
+        // call-id) with `ok` and a `warning`, unless the flag `fatal` asks
+        // for an error: a proxy sends `delete` on every BYE and CANCEL.
+        ReplyBody::Error(e) if is_delete && !keys.list("flags").iter().any(|f| f == "fatal") => {
+            Ok(dict([
+                ("result", Value::str("ok")),
+                ("warning", Value::str(e.clone())),
+            ]))
+        }
         ReplyBody::Error(e) => Err(e.clone()),
         ReplyBody::Ok(_) => Ok(convert::reply(&out.reply)),
     }
@@ -122,7 +132,12 @@ fn request(command: Command) -> Request {
 }
 
 fn check_transport(keys: &Keys<'_>) -> Result<(), KeyError> {
-    match keys.opt_str("transport-protocol")?.as_deref() {
+    // rtpengine takes both spellings.
+    let given = match keys.opt_str("transport-protocol")? {
+        Some(t) => Some(t),
+        None => keys.opt_str("transport protocol")?,
+    };
+    match given.as_deref() {
         None | Some("TCP/MSRP") | Some("TCP/TLS/MSRP") => Ok(()),
         Some(_) => Err(KeyError::Type {
             key: "transport-protocol",
@@ -202,12 +217,17 @@ fn answer(
 /// 1. `from-tag` names a session (live or ended lately) and `via-branch`
 ///    one of its branches: that leg (a device's BYE or CANCEL of its
 ///    branch, as the JSON `delete` with `via-branch`);
-/// 2. `from-tag` names a session: the whole session, the sender's BYE
-///    (its `to-tag`, if any, is the device that answered: ignored);
-/// 3. `to-tag` names a session and `from-tag` is one of its devices' To
-///    tags: that device's BYE, that leg only;
-/// 4. no `from-tag`: the call's first session, whole;
-/// 5. else the table's own answer (`unknown call-id`, or `ok` with
+/// 2. `from-tag` names a session and `to-tag` a device whose 200 was not
+///    the one forwarded (a proxy relays every 200; the sender hangs up
+///    the extra dialogs, RFC 3261 §13.2.2.4): that leg only;
+/// 3. `from-tag` names a session: the whole session, the sender's BYE
+///    or CANCEL (its `to-tag`, if any, is the device whose 200 was
+///    forwarded);
+/// 4. `to-tag` names a session and `from-tag` is one of its devices' To
+///    tags (or `via-branch` one of its branches): that device's BYE, or
+///    its branch's failure as the module reports a reply, that leg only;
+/// 5. no `from-tag`: the call's first session, whole;
+/// 6. else the table's own answer (`unknown call-id`, or `ok` with
 ///    `ended` for a session ended lately).
 pub fn resolve_delete(core: &Core, keys: &Keys<'_>, now: Instant) -> Result<Delete, KeyError> {
     let call_id = keys.str("call-id")?;
@@ -233,11 +253,14 @@ pub fn resolve_delete(core: &Core, keys: &Keys<'_>, now: Instant) -> Result<Dele
     };
     if known(&from) {
         let key = (call_id.clone(), from.clone());
-        let leg = branch.filter(|b| {
-            core.sessions
-                .get(&key)
-                .is_some_and(|e| e.devices.iter().any(|d| d.via_branch == *b))
-        });
+        let entry = core.sessions.get(&key);
+        let leg = branch
+            .filter(|b| entry.is_some_and(|e| e.devices.iter().any(|d| d.via_branch == *b)))
+            .or_else(|| {
+                let (e, to) = (entry?, to_tag.as_deref()?);
+                let d = e.devices.iter().find(|d| d.to_tag.as_deref() == Some(to))?;
+                (e.fork.forwarded() != Some(d.via_branch.as_str())).then(|| d.via_branch.clone())
+            });
         return Ok(Delete {
             call_id: call_id.clone(),
             from_tag: from,
@@ -251,6 +274,10 @@ pub fn resolve_delete(core: &Core, keys: &Keys<'_>, now: Instant) -> Result<Dele
                 .devices
                 .iter()
                 .find(|d| d.to_tag.as_deref() == Some(from.as_str()))
+                .or_else(|| {
+                    let b = branch.as_deref()?;
+                    e.devices.iter().find(|d| d.via_branch == b)
+                })
                 .map(|d| d.via_branch.clone());
             if device.is_some() {
                 return Ok(Delete {

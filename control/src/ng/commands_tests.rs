@@ -191,6 +191,48 @@ fn ng_ft_terminate_device_bye_swapped_tags_ends_one_leg() {
     ]));
 }
 
+/// Behind a proxy every 200 reaches the sender, which hangs up the
+/// extra dialogs: a `delete` with the sender's tag and the `to-tag` of a
+/// device whose 200 was not the forwarded one ends that leg only.
+#[test]
+fn ng_sender_bye_of_an_extra_dialog_ends_that_leg_only() {
+    let mut t = T::new();
+    offer(&mut t, "b1");
+    offer(&mut t, "b2");
+    answer(&mut t, "b1", "dev-a");
+    answer(&mut t, "b2", "dev-b");
+    ok(&t.run(&[
+        ("command", "delete"),
+        ("call-id", "c1"),
+        ("from-tag", "f1"),
+        ("to-tag", "dev-b"),
+    ]));
+    assert!(!t.plane.calls().iter().any(|c| c.starts_with("end_session")));
+    let l = legs(&mut t);
+    assert_eq!(l[2].1, "done", "{l:?}");
+    assert_ne!(l[1].1, "done", "{l:?}");
+}
+
+/// A branch's failure reply as the module reports it from a reply route:
+/// the tags swapped (the device's To tag, never answered, as `from-tag`)
+/// and the branch's `via-branch`: that leg ends.
+#[test]
+fn ng_branch_failure_with_swapped_tags_and_via_branch_ends_that_leg() {
+    let mut t = T::new();
+    offer(&mut t, "b1");
+    offer(&mut t, "b2");
+    ok(&t.run(&[
+        ("command", "delete"),
+        ("call-id", "c1"),
+        ("from-tag", "busy-dev"),
+        ("to-tag", "f1"),
+        ("via-branch", "b2"),
+    ]));
+    let l = legs(&mut t);
+    assert_eq!(l[1].1, "invited", "{l:?}");
+    assert_eq!(l[2].1, "done", "{l:?}");
+}
+
 /// A CANCEL of one branch: `delete` with the sender's tag and that
 /// `via-branch` ends that leg only.
 #[test]
@@ -218,7 +260,7 @@ fn ng_offer_without_via_branch_and_kind_from_sdp() {
         ("from-tag", "f1"),
         ("sdp", CHAT_SDP),
         ("ICE", "remove"),
-        ("transport-protocol", "TCP/MSRP"),
+        ("transport protocol", "TCP/MSRP"),
     ]);
     ok(&o);
     let q = t.run(&[("command", "query"), ("call-id", "c1")]);
@@ -262,13 +304,33 @@ fn ng_bad_input_commands_get_clear_errors() {
         ("transport-protocol", "RTP/AVP"),
     ]));
     assert!(e.contains("transport-protocol"), "{e}");
-    let e = err(&t.run(&[("command", "delete"), ("call-id", "never")]));
+    // A delete of an unknown call: ok with a warning (rtpengine's way),
+    // an error with `fatal`.
+    let w = t.run(&[
+        ("command", "delete"),
+        ("call-id", "never"),
+        ("from-tag", "f"),
+    ]);
+    ok(&w);
+    assert!(s(&w, "warning").contains("unknown call-id"), "{w:?}");
+    let fatal = Value::Dict(
+        [
+            (b"command".to_vec(), Value::str("delete")),
+            (b"call-id".to_vec(), Value::str("never")),
+            (b"from-tag".to_vec(), Value::str("f")),
+            (b"flags".to_vec(), Value::List(vec![Value::str("fatal")])),
+        ]
+        .into_iter()
+        .collect(),
+    );
+    let e = err(&t.run_v(&fatal));
     assert!(e.contains("unknown call-id"), "{e}");
     // Nothing was created by any of these.
     assert!(t.core.is_empty());
     // A session present is not touched by others' errors.
     offer(&mut t, "b1");
-    err(&t.run(&[("command", "delete"), ("call-id", "c1"), ("from-tag", "zz")]));
+    let w = t.run(&[("command", "delete"), ("call-id", "c1"), ("from-tag", "zz")]);
+    assert!(s(&w, "warning").contains("unknown call-id"), "{w:?}");
     assert_eq!(legs(&mut t).len(), 2);
 }
 
