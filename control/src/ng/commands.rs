@@ -152,6 +152,11 @@ fn sdp(keys: &Keys<'_>) -> Result<String, KeyError> {
 
 fn offer(keys: &Keys<'_>) -> Result<Offer, KeyError> {
     check_transport(keys)?;
+    if keys.opt_nonempty("to-tag")?.is_some() {
+        return Err(KeyError::Unsupported(
+            "an offer with a to-tag (a re-INVITE): an MSRP session is not renegotiated",
+        ));
+    }
     let sdp = sdp(keys)?;
     let kind = match keys.opt_str("kind")? {
         Some(k) => serde_json::from_value::<RequestKind>(serde_json::Value::String(k))

@@ -325,6 +325,14 @@ fn ng_bad_input_commands_get_clear_errors() {
     );
     let e = err(&t.run_v(&fatal));
     assert!(e.contains("unknown call-id"), "{e}");
+    let e = err(&t.run(&[
+        ("command", "offer"),
+        ("call-id", "c2"),
+        ("from-tag", "f"),
+        ("to-tag", "t"),
+        ("sdp", CHAT_SDP),
+    ]));
+    assert!(e.contains("re-INVITE"), "{e}");
     // Nothing was created by any of these.
     assert!(t.core.is_empty());
     // A session present is not touched by others' errors.

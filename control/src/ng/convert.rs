@@ -17,6 +17,9 @@ pub enum KeyError {
     /// A required key is absent.
     #[error("missing key {0:?}")]
     Missing(&'static str),
+    /// A request the relay does not support.
+    #[error("not supported: {0}")]
+    Unsupported(&'static str),
     /// A key of the wrong type (or a string that is not UTF-8).
     #[error("key {key:?} must be {want}")]
     Type {
