@@ -14,6 +14,7 @@ use sd_notify::NotifyState;
 
 use crate::config::{Config, ConfigError, reload};
 use crate::metrics::{Exporter, Sources};
+use crate::ng::NgListener;
 use crate::server::{Server, ServerError};
 use crate::table::Core;
 
@@ -35,6 +36,9 @@ pub enum DaemonError {
     /// The metrics endpoint could not start.
     #[error(transparent)]
     Metrics(#[from] crate::metrics::MetricsError),
+    /// The ng listener could not start.
+    #[error(transparent)]
+    Ng(#[from] crate::ng::NgError),
     /// Signal handlers could not be installed.
     #[error("signal handlers: {0}")]
     Signals(std::io::Error),
@@ -54,8 +58,10 @@ const SWEEP_EVERY: Duration = Duration::from_secs(1);
 /// every connection. A second signal during the drain exits at once.
 ///
 /// Once ready, one line goes to stdout:
-/// `msrp-relay ready control=<socket path> msrp=<listen address>`, and
-/// ` metrics=<address>` when the metrics endpoint is on.
+/// `msrp-relay ready control=<socket path> msrp=<listen address>`, followed
+/// by ` ng-udp=<address>` and ` ng-tcp=<address>` when the ng listener
+/// (`[ng]`) serves them, and ` metrics=<address>` when the metrics
+/// endpoint is on.
 pub fn run(cfg: &Config) -> Result<(), DaemonError> {
     run_from(cfg, None)
 }
@@ -97,6 +103,10 @@ pub fn run_from(cfg: &Config, path: Option<&Path>) -> Result<(), DaemonError> {
     let server_cfg = cfg.server();
     let control_metrics = server_cfg.metrics.clone();
     let mut server = Server::start_on(listener, server_cfg, core)?;
+    let mut ng = match cfg.ng()? {
+        Some(ng_cfg) => Some(NgListener::start(ng_cfg, server.gate())?),
+        None => None,
+    };
     let exporter = match cfg.metrics.listen_addr()? {
         Some(addr) => Some(Exporter::start(
             addr,
@@ -111,16 +121,18 @@ pub fn run_from(cfg: &Config, path: Option<&Path>) -> Result<(), DaemonError> {
     };
     tracing::info!(control = %socket.display(), msrp = %local, "msrp-relay ready");
     {
+        let mut line = format!("msrp-relay ready control={} msrp={local}", socket.display());
+        if let Some(a) = ng.as_ref().and_then(NgListener::udp_addr) {
+            line.push_str(&format!(" ng-udp={a}"));
+        }
+        if let Some(a) = ng.as_ref().and_then(NgListener::tcp_addr) {
+            line.push_str(&format!(" ng-tcp={a}"));
+        }
         let mut out = std::io::stdout().lock();
-        let metrics = exporter
-            .as_ref()
-            .map(|e| format!(" metrics={}", e.local_addr()))
-            .unwrap_or_default();
-        let _ = writeln!(
-            out,
-            "msrp-relay ready control={} msrp={local}{metrics}",
-            socket.display()
-        );
+        if let Some(e) = &exporter {
+            line.push_str(&format!(" metrics={}", e.local_addr()));
+        }
+        let _ = writeln!(out, "{line}");
         let _ = out.flush();
     }
     notify(&[NotifyState::Ready]);
@@ -167,6 +179,9 @@ pub fn run_from(cfg: &Config, path: Option<&Path>) -> Result<(), DaemonError> {
     }
     drop(exporter);
     relay.shutdown(deadline.saturating_duration_since(Instant::now()));
+    if let Some(ng) = ng.as_mut() {
+        ng.stop();
+    }
     server.close();
     tracing::info!("msrp-relay stopped");
     Ok(())

@@ -34,6 +34,9 @@
 //! - [`plane`]: the data plane's control surface as a trait, implemented
 //!   by `msrp_relay::io::RelayHandle`.
 //! - [`server`]: the Unix-socket server (`SO_PEERCRED`, bounds, events).
+//! - [`ng`]: the rtpengine ng protocol listener (bencode over UDP and
+//!   TCP) for Kamailio's and OpenSIPS's stock `rtpengine` modules, over the
+//!   same table.
 //! - [`config`], [`daemon`], [`ctl`]: the `msrp-relay` binary's
 //!   configuration file, process loop and shutdown, and `msrp-relay ctl`.
 
@@ -43,6 +46,7 @@ pub mod daemon;
 #[cfg(test)]
 pub(crate) mod fake_plane;
 pub mod metrics;
+pub mod ng;
 pub mod plane;
 pub mod policy;
 pub mod protocol;

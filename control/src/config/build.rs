@@ -1,6 +1,6 @@
 //! Loading, checking, and turning the file into the parts' configurations.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -9,6 +9,7 @@ use msrp_relay::fanout::pacer::PacerConfig;
 use msrp_relay::io::{IoMode, RelayConfig, UringConfig};
 
 use super::{Config, ConfigError, Io};
+use crate::ng::NgConfig;
 use crate::policy::{AcceptPolicy, AuthPolicy, OperatorPolicy, RegistryLimits};
 use crate::server::ServerConfig;
 use crate::table::TableConfig;
@@ -51,6 +52,7 @@ impl Config {
                 "msrp.advertised-port needs a fixed msrp.listen port".into(),
             ));
         }
+        cfg.ng()?;
         if cfg.pacing.bye_per_sec == 0 || cfg.pacing.bye_burst == 0 {
             return Err(ConfigError::Invalid(
                 "pacing.bye-per-sec and pacing.bye-burst must be at least 1".into(),
@@ -145,6 +147,45 @@ impl Config {
             0 => bound,
             p => p,
         }
+    }
+
+    /// The ng listener's configuration; `None` when neither address is
+    /// set.
+    pub fn ng(&self) -> Result<Option<NgConfig>, ConfigError> {
+        let addr = |key: &str, v: &str| -> Result<Option<SocketAddr>, ConfigError> {
+            if v.is_empty() {
+                return Ok(None);
+            }
+            v.parse().map(Some).map_err(|_| {
+                ConfigError::Invalid(format!("ng.{key} {v:?} is not an address (IP:port)"))
+            })
+        };
+        let n = &self.ng;
+        let (udp, tcp) = (
+            addr("listen-udp", &n.listen_udp)?,
+            addr("listen-tcp", &n.listen_tcp)?,
+        );
+        if udp.is_none() && tcp.is_none() {
+            return Ok(None);
+        }
+        if n.max_message_bytes < 64 || n.max_depth == 0 {
+            return Err(ConfigError::Invalid(
+                "ng.max-message-bytes must be at least 64 and ng.max-depth at least 1".into(),
+            ));
+        }
+        let d = NgConfig::default();
+        Ok(Some(NgConfig {
+            listen_udp: udp,
+            listen_tcp: tcp,
+            max_message_bytes: n.max_message_bytes,
+            max_tcp_connections: n.max_tcp_connections,
+            cache_entries: n.cache_entries,
+            cache_ttl: ms(n.cache_ttl_ms),
+            limits: crate::ng::bencode::Limits {
+                max_depth: n.max_depth,
+                ..d.limits
+            },
+        }))
     }
 
     /// The control server's configuration.
@@ -254,6 +295,12 @@ mod tests {
         let zc = zc.unwrap().relay().unwrap();
         assert_eq!((zc.io, zc.uring.send_zc_min), (IoMode::Uring, Some(65536)));
         assert!(Config::parse("[msrp]\nio = \"kqueue\"\n", p).is_err());
+        assert_eq!(Config::default().ng().unwrap(), None);
+        let ng = Config::parse("[ng]\nlisten-udp = \"127.0.0.1:2223\"\n", p).unwrap();
+        let ng = ng.ng().unwrap().unwrap();
+        assert_eq!(ng.listen_udp, Some("127.0.0.1:2223".parse().unwrap()));
+        assert_eq!(ng.listen_tcp, None);
+        assert!(Config::parse("[ng]\nlisten-tcp = \"localhost\"\n", p).is_err());
         let socket = Config::parse("[control]\nsocket = \"/run/r.sock\"\n", p).unwrap();
         assert_eq!(socket.socket(), PathBuf::from("/run/r.sock"));
     }

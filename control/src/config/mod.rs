@@ -58,6 +58,8 @@ pub struct Config {
     pub log: Log,
     /// `[metrics]`: the Prometheus endpoint.
     pub metrics: Metrics,
+    /// `[ng]`: the rtpengine ng protocol listener (off by default).
+    pub ng: Ng,
 }
 
 /// `[control]`.
@@ -282,6 +284,42 @@ impl Default for Policy {
             warn_agent: auth.warn_agent,
             max_users: reg.max_users,
             max_devices_per_user: reg.max_devices_per_user,
+        }
+    }
+}
+
+/// `[ng]`: the rtpengine ng protocol listener for Kamailio's and
+/// OpenSIPS's `rtpengine` modules. Off unless an address is set.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Ng {
+    /// UDP address, e.g. `127.0.0.1:2223`; empty: no UDP listener.
+    pub listen_udp: String,
+    /// TCP address; empty: no TCP listener.
+    pub listen_tcp: String,
+    /// Longest message (datagram, or message on a TCP stream).
+    pub max_message_bytes: usize,
+    /// TCP connections at once.
+    pub max_tcp_connections: usize,
+    /// Replies remembered for retransmissions, at most.
+    pub cache_entries: usize,
+    /// How long a reply is remembered.
+    pub cache_ttl_ms: u64,
+    /// Bencode lists and dictionaries nested at most this deep.
+    pub max_depth: usize,
+}
+
+impl Default for Ng {
+    fn default() -> Self {
+        let d = crate::ng::NgConfig::default();
+        Ng {
+            listen_udp: String::new(),
+            listen_tcp: String::new(),
+            max_message_bytes: d.max_message_bytes,
+            max_tcp_connections: d.max_tcp_connections,
+            cache_entries: d.cache_entries,
+            cache_ttl_ms: u64::try_from(d.cache_ttl.as_millis()).unwrap_or(u64::MAX),
+            max_depth: d.limits.max_depth,
         }
     }
 }

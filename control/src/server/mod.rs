@@ -17,6 +17,7 @@
 //!   and [`Server::sweep`], called by the process's main loop.
 
 mod conn;
+mod gate;
 mod hub;
 mod outbox;
 pub mod peer;
@@ -31,6 +32,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
+pub use gate::Gate;
 use hub::{Hub, lock};
 use outbox::Outbox;
 
@@ -169,6 +171,14 @@ impl Server {
             shared,
             acceptor: Some(acceptor),
         })
+    }
+
+    /// A door to this server's table for another protocol (the ng
+    /// listener).
+    pub fn gate(&self) -> Gate {
+        Gate {
+            shared: self.shared.clone(),
+        }
     }
 
     /// A data-plane event: translated and published.

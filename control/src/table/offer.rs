@@ -225,6 +225,18 @@ impl super::Core {
         a: Answer,
         events: &mut Vec<Event>,
     ) -> Result<AnswerReply, TableError> {
+        self.answer_for_sender(conn, a, events).map(|(r, _)| r)
+    }
+
+    /// `answer`, and the SDP answer for the sender whether or not this
+    /// answer is the one to forward (the ng protocol's `answer` always
+    /// returns an SDP: a proxy relays every 200).
+    pub(crate) fn answer_for_sender(
+        &mut self,
+        conn: ConnId,
+        a: Answer,
+        events: &mut Vec<Event>,
+    ) -> Result<(AnswerReply, String), TableError> {
         let (host, port) = (self.cfg.relay_host.clone(), self.cfg.relay_port);
         let plane = self.plane.clone();
         let e = self.entry_mut(&a.call_id, &a.from_tag)?;
@@ -298,7 +310,7 @@ impl super::Core {
                 let _ = plane.remove_leg(dev.leg);
                 dev.status = DeviceStatus::Removed;
             }
-            return Ok(reply);
+            return Ok((reply, sender_sdp));
         }
         plane.answer(
             dev.leg,
@@ -318,9 +330,9 @@ impl super::Core {
             )?;
             e.upstream.answered = true;
             reply.forward = true;
-            reply.sdp = Some(sender_sdp);
+            reply.sdp = Some(sender_sdp.clone());
         }
-        Ok(reply)
+        Ok((reply, sender_sdp))
     }
 }
 

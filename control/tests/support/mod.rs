@@ -5,6 +5,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod msrp_peer;
+pub mod ng;
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
@@ -47,6 +48,8 @@ pub struct RelayProcess {
     pub msrp: String,
     /// The metrics endpoint's address, when `[metrics] listen` was set.
     pub metrics: Option<String>,
+    /// The whole ready line (`ng-udp=`, `ng-tcp=` when configured).
+    pub ready: String,
     _dir: tempfile::TempDir,
 }
 
@@ -90,7 +93,13 @@ impl RelayProcess {
         let mut child = Command::new(env!("CARGO_BIN_EXE_msrp-relay"))
             .arg("--config")
             .arg(&config)
-            .env("RUST_LOG", filter.unwrap_or("warn"))
+            .env(
+                "RUST_LOG",
+                filter.map_or_else(
+                    || std::env::var("MSRP_TEST_RUST_LOG").unwrap_or_else(|_| "warn".into()),
+                    str::to_owned,
+                ),
+            )
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(if filter.is_some() {
@@ -107,6 +116,7 @@ impl RelayProcess {
             socket,
             msrp: String::new(),
             metrics: None,
+            ready: String::new(),
             _dir: dir,
         };
         let mut line = String::new();
@@ -121,7 +131,17 @@ impl RelayProcess {
             .split_whitespace()
             .find_map(|w| w.strip_prefix("metrics="))
             .map(str::to_owned);
+        p.ready = line.trim().to_owned();
         p
+    }
+
+    /// A `key=value` word of the ready line (`ng-udp`, `ng-tcp`).
+    pub fn ready_word(&self, key: &str) -> Option<String> {
+        let prefix = format!("{key}=");
+        self.ready
+            .split(' ')
+            .find_map(|w| w.strip_prefix(prefix.as_str()))
+            .map(str::to_owned)
     }
 
     /// The config file used (for `ctl --config`).
