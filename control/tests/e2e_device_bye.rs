@@ -12,26 +12,14 @@ use std::net::SocketAddr;
 
 use serde_json::{Value, json};
 use support::msrp_peer::MsrpPeer;
+use support::sdp::{answer as answer_sdp, path_of};
 use support::{Control, EventLog, RelayProcess};
 
+fn offer_sdp() -> String {
+    support::sdp::offer("msrp://127.0.0.1:7654/alice2;tcp", "")
+}
+
 const CHUNK: usize = 16 * 1024;
-
-fn offer_sdp() -> &'static str {
-    "v=0\r\no=alice 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=message 7654 TCP/MSRP *\r\na=sendonly\r\na=accept-types:image/jpeg\r\na=setup:actpass\r\na=path:msrp://127.0.0.1:7654/alice2;tcp\r\n"
-}
-
-fn answer_sdp(path: &str) -> String {
-    format!(
-        "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=message 9 TCP/MSRP *\r\na=recvonly\r\na=accept-types:image/jpeg\r\na=setup:active\r\na=path:{path}\r\n"
-    )
-}
-
-fn path_of(sdp: &str) -> String {
-    sdp.lines()
-        .find_map(|l| l.strip_prefix("a=path:"))
-        .unwrap()
-        .to_owned()
-}
 
 #[test]
 fn ft_terminate_device_bye_leg_done_carries_the_bytes_once() {
@@ -56,7 +44,7 @@ fn device_bye(io: &str) {
     };
     let mut uri = Vec::new();
     for b in ["phone", "tablet"] {
-        let r = fe.ok(with(json!({"command": "offer", "via-branch": b, "kind": "file-transfer", "sdp": offer_sdp()})));
+        let r = fe.ok(with(json!({"command": "offer", "via-branch": b, "kind": "file-transfer", "sdp": &offer_sdp()})));
         uri.push(path_of(r["sdp"].as_str().unwrap()));
     }
     let phone_path = "msrp://127.0.0.1:9/phone2;tcp";

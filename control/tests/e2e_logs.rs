@@ -12,23 +12,11 @@ use std::net::SocketAddr;
 
 use serde_json::{Value, json};
 use support::msrp_peer::MsrpPeer;
+use support::sdp::{answer as answer_sdp, path_of};
 use support::{Control, EventLog, RelayProcess};
 
-fn offer_sdp() -> &'static str {
-    "v=0\r\no=alice 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=message 7654 TCP/MSRP *\r\na=sendonly\r\na=accept-types:image/jpeg\r\na=setup:actpass\r\na=path:msrp://127.0.0.1:7654/alice4;tcp\r\n"
-}
-
-fn answer_sdp(path: &str) -> String {
-    format!(
-        "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=message 9 TCP/MSRP *\r\na=recvonly\r\na=accept-types:image/jpeg\r\na=setup:active\r\na=path:{path}\r\n"
-    )
-}
-
-fn path_of(sdp: &str) -> String {
-    sdp.lines()
-        .find_map(|l| l.strip_prefix("a=path:"))
-        .unwrap()
-        .to_owned()
+fn offer_sdp() -> String {
+    support::sdp::offer("msrp://127.0.0.1:7654/alice4;tcp", "")
 }
 
 #[test]

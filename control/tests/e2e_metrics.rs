@@ -14,26 +14,14 @@ use std::net::{SocketAddr, TcpStream};
 
 use serde_json::json;
 use support::msrp_peer::MsrpPeer;
+use support::sdp::{answer as answer_sdp, path_of};
 use support::{Control, RelayProcess, WAIT};
 
+fn offer_sdp() -> String {
+    support::sdp::offer("msrp://127.0.0.1:7654/alice3;tcp", "")
+}
+
 const CHUNK: usize = 16 * 1024;
-
-fn offer_sdp() -> &'static str {
-    "v=0\r\no=alice 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=message 7654 TCP/MSRP *\r\na=sendonly\r\na=accept-types:image/jpeg\r\na=setup:actpass\r\na=path:msrp://127.0.0.1:7654/alice3;tcp\r\n"
-}
-
-fn answer_sdp(path: &str) -> String {
-    format!(
-        "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=message 9 TCP/MSRP *\r\na=recvonly\r\na=accept-types:image/jpeg\r\na=setup:active\r\na=path:{path}\r\n"
-    )
-}
-
-fn path_of(sdp: &str) -> String {
-    sdp.lines()
-        .find_map(|l| l.strip_prefix("a=path:"))
-        .unwrap()
-        .to_owned()
-}
 
 /// One HTTP exchange: the status line and the body.
 fn http(addr: &str, request: &[u8]) -> (String, String) {
@@ -79,7 +67,7 @@ fn scrape(io: &str) {
     let mut devices = Vec::new();
     let mut sender_uri = String::new();
     for b in ["phone", "tablet"] {
-        let r = fe.ok(with(json!({"command": "offer", "via-branch": b, "kind": "file-transfer", "sdp": offer_sdp()})));
+        let r = fe.ok(with(json!({"command": "offer", "via-branch": b, "kind": "file-transfer", "sdp": &offer_sdp()})));
         let relay_uri = path_of(r["sdp"].as_str().unwrap());
         let path = format!("msrp://127.0.0.1:9/{b}3;tcp");
         let r = fe.ok(with(

@@ -6,6 +6,7 @@
 
 pub mod msrp_peer;
 pub mod ng;
+pub mod sdp;
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
