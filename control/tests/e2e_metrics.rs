@@ -52,7 +52,11 @@ fn ops_metrics_scrape_shows_the_session_commands_bytes_and_statuses() {
 }
 
 fn scrape(io: &str) {
-    let relay = RelayProcess::start_io(io, "", "[metrics]\nlisten = \"127.0.0.1:0\"\n");
+    let relay = RelayProcess::start_io(
+        io,
+        "",
+        "[metrics]\nlisten = \"127.0.0.1:0\"\n[ng]\nlisten-udp = \"127.0.0.1:0\"\n",
+    );
     let addr = relay.metrics.clone().expect("metrics= in the ready line");
     let msrp: SocketAddr = relay.msrp.parse().unwrap();
     let mut fe = Control::connect(&relay.socket);
@@ -83,6 +87,18 @@ fn scrape(io: &str) {
     }
     let r = fe.call(json!({"command": "answer", "call-id": "nope", "from-tag": "x", "via-branch": "b", "to-tag": "t", "sdp": answer_sdp("msrp://127.0.0.1:9/x;tcp")}));
     assert_eq!(r["result"], "error");
+    // One ng ping: counted beside the JSON commands.
+    let ng_addr = relay
+        .ready
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("ng-udp="))
+        .expect("ng-udp= in the ready line");
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    udp.set_read_timeout(Some(WAIT)).unwrap();
+    udp.send_to(b"c1 d7:command4:pinge", ng_addr).unwrap();
+    let mut pong = [0u8; 256];
+    let n = udp.recv(&mut pong).unwrap();
+    assert!(String::from_utf8_lossy(&pong[..n]).contains("pong"));
     let sender = MsrpPeer::connect(
         "alice",
         msrp,
@@ -119,6 +135,10 @@ fn scrape(io: &str) {
     assert_eq!(
         v(r#"msrp_relay_control_command_duration_seconds_count{command="offer"}"#),
         2.0
+    );
+    assert_eq!(
+        v(r#"msrp_relay_control_commands_total{command="ng-ping",result="ok"}"#),
+        1.0
     );
     assert_eq!(v(r#"msrp_relay_sessions{state="active"}"#), 1.0);
     assert_eq!(v("msrp_relay_sessions_created_total"), 1.0);

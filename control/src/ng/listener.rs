@@ -100,11 +100,32 @@ impl Handler {
     }
 
     fn execute(&self, v: &Value, peer: &str) -> Value {
-        self.gate.run(|core, now| {
+        let began = std::time::Instant::now();
+        let (reply, command) = self.gate.run(|core, now| {
             let ex = commands::execute(core, NG_CONN, v, now);
             tracing::debug!(peer, command = %ex.command, "ng command");
-            (ex.reply, ex.events)
-        })
+            ((ex.reply, ex.command), ex.events)
+        });
+        let ok = reply.get("result").and_then(Value::as_str) != Some("error");
+        self.gate
+            .metrics()
+            .command(metric_name(&command), ok, began.elapsed());
+        reply
+    }
+}
+
+/// The metrics label of an ng command: `ng-<command>` for the commands the
+/// relay serves, `ng-other` for anything else (labels stay a bounded set).
+fn metric_name(command: &str) -> &'static str {
+    match command {
+        "ping" => "ng-ping",
+        "offer" => "ng-offer",
+        "answer" => "ng-answer",
+        "delete" => "ng-delete",
+        "query" => "ng-query",
+        "list" => "ng-list",
+        "statistics" => "ng-statistics",
+        _ => "ng-other",
     }
 }
 

@@ -25,6 +25,12 @@ impl std::fmt::Debug for Gate {
 }
 
 impl Gate {
+    /// The control server's metrics, for commands that arrive another way
+    /// (the ng listener).
+    pub fn metrics(&self) -> &crate::metrics::ControlMetrics {
+        &self.shared.cfg.metrics
+    }
+
     /// Runs `f` on the table at the current time, then publishes the
     /// events it returns to the subscribers and wakes the data plane
     /// (so that what `f` posted runs before its caller replies).
