@@ -209,6 +209,15 @@ pub struct SetupArgs {
     /// maximum.
     #[arg(long, default_value_t = 0.0)]
     pub rate: f64,
+    /// Drive the relay over the rtpengine ng protocol (UDP), as
+    /// Kamailio's `rtpengine` module does: a cycle is offer ×2 branches,
+    /// answer, delete. A spawned relay gets `[ng] listen-udp`; a running
+    /// one (`--control`) needs `--ng-addr`.
+    #[arg(long)]
+    pub ng: bool,
+    /// The running relay's ng UDP address (with `--ng --control`).
+    #[arg(long, value_name = "ADDR", requires = "ng")]
+    pub ng_addr: Option<std::net::SocketAddr>,
     #[command(flatten)]
     #[allow(missing_docs)]
     pub common: Common,

@@ -38,6 +38,8 @@ pub struct Target {
     pub socket: PathBuf,
     /// The relay's pid, when known.
     pub pid: Option<u32>,
+    /// The ng UDP listener (`ng-udp=` of a spawned relay's ready line).
+    pub ng_udp: Option<std::net::SocketAddr>,
     child: Option<Child>,
     _dir: Option<tempfile::TempDir>,
 }
@@ -105,6 +107,7 @@ impl Target {
         let mut t = Target {
             socket: dir.path().join("relay.sock"),
             pid: Some(pid),
+            ng_udp: None,
             child: Some(child),
             _dir: Some(dir),
         };
@@ -129,6 +132,10 @@ impl Target {
                 {
                     t.socket = PathBuf::from(s);
                 }
+                t.ng_udp = line
+                    .split_whitespace()
+                    .find_map(|w| w.strip_prefix("ng-udp="))
+                    .and_then(|a| a.parse().ok());
                 Ok(t)
             }
             Ok(Ok(line)) => {
@@ -150,6 +157,7 @@ impl Target {
         Target {
             socket: socket.to_owned(),
             pid: None,
+            ng_udp: None,
             child: None,
             _dir: None,
         }

@@ -29,6 +29,15 @@ pub const NG_CONN: ConnId = ConnId(u64::MAX);
 /// How often a blocked UDP read looks at the stop flag.
 const POLL: Duration = Duration::from_millis(500);
 
+/// The UDP socket's receive buffer asked for. The kernel's default
+/// (`net.core.rmem_default`, 208 KiB on most distributions) holds about
+/// 150 offers; a front end that forwards a burst of calls (Kamailio's
+/// children each send one request and wait, but there are many children)
+/// would lose datagrams to it and wait for the module's retransmission
+/// (1 s by default). The kernel caps the value at `net.core.rmem_max`;
+/// the size granted is logged.
+const UDP_RECV_BUFFER: usize = 4 << 20;
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
@@ -154,6 +163,15 @@ impl NgListener {
         if let Some(addr) = cfg.listen_udp {
             let sock = UdpSocket::bind(addr).map_err(bind(addr))?;
             sock.set_read_timeout(Some(POLL)).map_err(bind(addr))?;
+            let sref = socket2::SockRef::from(&sock);
+            if let Err(e) = sref.set_recv_buffer_size(UDP_RECV_BUFFER) {
+                tracing::warn!(error = %e, "ng udp: SO_RCVBUF not set");
+            }
+            tracing::debug!(
+                granted = sref.recv_buffer_size().unwrap_or(0),
+                asked = UDP_RECV_BUFFER,
+                "ng udp receive buffer"
+            );
             l.udp = Some(sock.local_addr().map_err(bind(addr))?);
             let (h, stop) = (handler.clone(), l.stop.clone());
             l.spawn("ng-udp", move || udp_loop(&sock, &h, &stop))?;

@@ -7,6 +7,7 @@ pub mod fanout;
 pub mod idle;
 pub mod serial;
 pub mod setup;
+pub mod setup_ng;
 pub mod tcpfan;
 
 use std::time::Duration;
@@ -33,16 +34,23 @@ pub struct Env {
 impl Env {
     /// Starts a relay (or finds the running one) and connects.
     pub fn open(c: &Common) -> Result<Env> {
+        Env::open_with(c, "")
+    }
+
+    /// [`Env::open`]; a spawned relay also gets `extra` (TOML, merged
+    /// under `--relay-config`).
+    pub fn open_with(c: &Common, extra: &str) -> Result<Env> {
         let timeout = Duration::from_secs(c.timeout.max(1));
         crate::sys::raise_nofile(1 << 20)?;
         let target = match &c.control {
             Some(p) => Target::external(p),
             None => {
                 let extra = match &c.relay_config {
-                    Some(p) => {
+                    Some(p) => format!(
+                        "{extra}\n{}",
                         std::fs::read_to_string(p).context(|| format!("read {}", p.display()))?
-                    }
-                    None => String::new(),
+                    ),
+                    None => extra.to_owned(),
                 };
                 Target::spawn(
                     &SpawnOpts {

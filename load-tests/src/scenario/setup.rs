@@ -42,12 +42,50 @@ pub struct Phase {
     pub errors: u64,
     /// The first error reply.
     pub first_error: Option<String>,
+    /// Requests sent again for want of a reply (ng over UDP only).
+    pub retransmits: u64,
 }
 
-#[derive(Default)]
-struct Done {
+/// Replies counted by a reader thread, waited for by the writer.
+#[derive(Debug, Default)]
+pub struct Done {
     n: Mutex<u64>,
     cv: Condvar,
+}
+
+impl Done {
+    /// Sets the count to `got` and wakes the writer (only on a change).
+    pub fn publish(&self, got: u64) {
+        let mut g = lock(&self.n);
+        if *g != got {
+            *g = got;
+            self.cv.notify_all();
+        }
+    }
+
+    /// The replies counted so far.
+    pub fn get(&self) -> u64 {
+        *lock(&self.n)
+    }
+
+    /// Waits until at least `need` replies were counted, for at most
+    /// `timeout`; `Err` with the count reached when it runs out.
+    pub fn wait_for(&self, need: u64, timeout: Duration) -> std::result::Result<(), u64> {
+        let mut g = lock(&self.n);
+        let deadline = Instant::now() + timeout;
+        while *g < need {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(*g);
+            }
+            g = self
+                .cv
+                .wait_timeout(g, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        Ok(())
+    }
 }
 
 /// The request lines of cycle `i` (`per` = 3: offer, answer, delete; 4:
@@ -107,15 +145,7 @@ pub fn phase(
             // The writer learns the count once per read of the socket, not
             // per reply: a wake per reply costs this tool a futex call
             // each, on the same two cores as the relay.
-            let mut published = 0u64;
-            let mut publish = |got: u64| {
-                if got != published {
-                    published = got;
-                    let mut g = lock(&done2.n);
-                    *g = got;
-                    done2.cv.notify_all();
-                }
-            };
+            let publish = |got: u64| done2.publish(got);
             while got < total {
                 if rd.buffer().is_empty() {
                     publish(got);
@@ -168,27 +198,13 @@ pub fn phase(
         }
         // Window: wait for replies before this cycle's three requests.
         let need = (per * i + per).saturating_sub(window);
-        if *lock(&done.n) < need {
+        if done.get() < need {
             if !buf.is_empty() {
                 w.write_all(&buf).context(|| "setup: write".into())?;
                 buf.clear();
             }
-            let mut g = lock(&done.n);
-            let deadline = Instant::now() + env.timeout;
-            while *g < need {
-                let left = deadline.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    return Err(LoadError::Timeout(format!(
-                        "setup: replies stopped at {}",
-                        *g
-                    )));
-                }
-                g = done
-                    .cv
-                    .wait_timeout(g, left)
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .0;
-            }
+            done.wait_for(need, env.timeout)
+                .map_err(|got| LoadError::Timeout(format!("setup: replies stopped at {got}")))?;
         }
         let ns = u64::try_from(Instant::now().saturating_duration_since(base).as_nanos())
             .unwrap_or(u64::MAX - 1);
@@ -209,7 +225,7 @@ pub fn phase(
     let (latency, errors, first_error, last) = reader
         .join()
         .map_err(|_| LoadError::Control("setup reader panicked".into()))?;
-    let got = *lock(&done.n);
+    let got = done.get();
     if got < total {
         return Err(LoadError::Control(format!(
             "setup: the relay closed after {got} of {total} replies"
@@ -227,15 +243,37 @@ pub fn phase(
         latency,
         errors,
         first_error,
+        retransmits: 0,
     })
 }
 
 /// The `setup` scenario.
 pub fn run(a: &SetupArgs) -> Result<Report> {
-    let env = Env::open(&a.common)?;
+    let env = if a.ng {
+        Env::open_with(&a.common, "[ng]\nlisten-udp = \"127.0.0.1:0\"\n")?
+    } else {
+        Env::open(&a.common)?
+    };
+    let ng = match (a.ng, a.ng_addr.or(env.target.ng_udp)) {
+        (false, _) => None,
+        (true, Some(addr)) => Some(addr),
+        (true, None) => {
+            return Err(LoadError::Control(
+                "setup --ng: no ng UDP address (a running relay needs --ng-addr)".into(),
+            ));
+        }
+    };
     let mut rep = Report::new("setup", a.common.runs as usize);
     let mut curves = Vec::new();
-    let per = if a.device_bye { 4 } else { 3 };
+    let per = match (ng, a.device_bye) {
+        (Some(_), _) => super::setup_ng::PER,
+        (None, true) => 4,
+        (None, false) => 3,
+    };
+    let run_phase = |tag: &str, rate: Option<f64>| match ng {
+        Some(addr) => super::setup_ng::phase(addr, env.timeout, tag, a.cycles, a.window, rate),
+        None => phase(&env, tag, a.cycles, per, a.window, rate),
+    };
     for run in 0..a.common.runs as usize {
         let pb = indicatif::ProgressBar::new_spinner();
         pb.enable_steady_tick(Duration::from_millis(200));
@@ -245,25 +283,22 @@ pub fn run(a: &SetupArgs) -> Result<Report> {
             a.cycles,
             a.window
         ));
-        let max = phase(&env, &format!("s{run}max"), a.cycles, per, a.window, None)?;
+        let max = run_phase(&format!("s{run}max"), None)?;
         let rate = if a.rate > 0.0 {
             a.rate
         } else {
             (max.cycles_per_s / 2.0).max(1.0)
         };
         pb.set_message(format!("run {}: {rate:.0} cycles/s", run + 1));
-        let paced = phase(
-            &env,
-            &format!("s{run}paced"),
-            a.cycles,
-            per,
-            a.window,
-            Some(rate),
-        )?;
+        let paced = run_phase(&format!("s{run}paced"), Some(rate))?;
         pb.finish_and_clear();
         let pm = Percentiles::of(&max.latency);
         let pp = Percentiles::of(&paced.latency);
-        let case = "1 connection";
+        let case = if ng.is_some() {
+            "1 UDP socket (ng)"
+        } else {
+            "1 connection"
+        };
         rep.row(
             case,
             &format!("cycles/s, window {}", a.window),
@@ -293,6 +328,11 @@ pub fn run(a: &SetupArgs) -> Result<Report> {
         rep.row(case, "error replies", "", Compare::None)
             .relay
             .push((max.errors + paced.errors) as f64);
+        if ng.is_some() {
+            rep.row(case, "retransmitted requests", "", Compare::None)
+                .relay
+                .push((max.retransmits + paced.retransmits) as f64);
+        }
         if let Some(e) = max.first_error.or(paced.first_error) {
             rep.notes.push(format!("first error reply: {e}"));
         }
@@ -312,11 +352,18 @@ pub fn run(a: &SetupArgs) -> Result<Report> {
             st["sessions"], st["legs"]
         ));
     }
-    rep.notes.push(format!(
-        "a cycle = offer (chat, 1 branch) + answer + {}delete, {} cycles per phase, one connection; no MSRP connection is made",
-        if a.device_bye { "delete of the branch (the device's BYE) + " } else { "" },
-        a.cycles
-    ));
+    if ng.is_some() {
+        rep.notes.push(format!(
+            "a cycle = ng offer (branch b1) + offer (branch b2) + answer (b1) + delete (the sender's BYE), as Kamailio's rtpengine module sends them for a call forked to 2 devices; {} cycles per phase, one UDP socket; no MSRP connection is made",
+            a.cycles
+        ));
+    } else {
+        rep.notes.push(format!(
+            "a cycle = offer (chat, 1 branch) + answer + {}delete, {} cycles per phase, one connection; no MSRP connection is made",
+            if a.device_bye { "delete of the branch (the device's BYE) + " } else { "" },
+            a.cycles
+        ));
+    }
     rep.detail = json!({"curves": curves.iter().map(|(n, c)| json!({"series": n, "points": c})).collect::<Vec<_>>()});
     if let Some(dir) = &a.common.plot {
         crate::plot::latency(dir, "setup-latency", "control command latency", &curves)?;
