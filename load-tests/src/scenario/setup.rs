@@ -46,6 +46,17 @@ pub struct Phase {
     pub retransmits: u64,
 }
 
+/// Cycles per second over `took`. Only successful replies count: an
+/// error reply (e.g. `limit reached`) is fast and would flatter the rate.
+pub fn cycles_per_s(total: u64, errors: u64, per: u64, took: Duration) -> f64 {
+    let secs = took.as_secs_f64();
+    if secs > 0.0 {
+        total.saturating_sub(errors) as f64 / per as f64 / secs
+    } else {
+        0.0
+    }
+}
+
 /// Replies counted by a reader thread, waited for by the writer.
 #[derive(Debug, Default)]
 pub struct Done {
@@ -231,15 +242,8 @@ pub fn phase(
             "setup: the relay closed after {got} of {total} replies"
         )));
     }
-    let secs = last.saturating_duration_since(start).as_secs_f64();
     Ok(Phase {
-        // Only successful replies count: an error reply (e.g. `limit
-        // reached`) is fast and would flatter the rate.
-        cycles_per_s: if secs > 0.0 {
-            total.saturating_sub(errors) as f64 / per as f64 / secs
-        } else {
-            0.0
-        },
+        cycles_per_s: cycles_per_s(total, errors, per, last.saturating_duration_since(start)),
         latency,
         errors,
         first_error,

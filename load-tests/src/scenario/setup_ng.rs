@@ -21,7 +21,7 @@ use msrp_control::ng::wire;
 use nix::errno::Errno;
 use nix::sys::socket::{MsgFlags, recv};
 
-use super::setup::{Done, Phase};
+use super::setup::{Done, Phase, cycles_per_s};
 use crate::control::{answer_sdp, offer_sdp};
 use crate::error::{Context, LoadError, Result};
 use crate::rate::Schedule;
@@ -236,13 +236,8 @@ pub fn phase(
             "setup --ng: {got} of {total} replies came back (UDP: the relay dropped or never answered the rest)"
         )));
     }
-    let secs = last.saturating_duration_since(start).as_secs_f64();
     Ok(Phase {
-        cycles_per_s: if secs > 0.0 {
-            total.saturating_sub(errors) as f64 / PER as f64 / secs
-        } else {
-            0.0
-        },
+        cycles_per_s: cycles_per_s(total, errors, PER, last.saturating_duration_since(start)),
         latency,
         errors,
         first_error,
