@@ -4,9 +4,11 @@
 //! nothing sleeps to synchronise.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod kamailio;
 pub mod msrp_peer;
 pub mod ng;
 pub mod sdp;
+pub mod sip;
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;

@@ -107,12 +107,13 @@ impl MsrpPeer {
         tid: &'a str,
         range: Option<ByteRange>,
         ct: Option<&'a [u8]>,
+        message_id: &'a [u8],
     ) -> SendHead<'a> {
         SendHead {
             tid: tid.as_bytes(),
             to_path: self.relay_uri.as_bytes(),
             from_path: self.local_uri.as_bytes(),
-            message_id: b"file-1",
+            message_id,
             byte_range: range,
             success_report: None,
             failure_report: None,
@@ -126,7 +127,7 @@ impl MsrpPeer {
     pub fn bind(&self) {
         let tid = self.tid();
         let mut b = BytesMut::new();
-        self.head(&tid, None, None).encode(&mut b);
+        self.head(&tid, None, None, b"file-1").encode(&mut b);
         encode::end_line(&mut b, tid.as_bytes(), Flag::Complete, false);
         self.writer.lock().unwrap().write_all(&b).unwrap();
         self.wait_response(&tid);
@@ -135,6 +136,16 @@ impl MsrpPeer {
     /// Sends `body[from..to]` of a message of `total` bytes as one chunk and
     /// waits for its 200.
     pub fn send_chunk(&self, body: &[u8], from: usize, to: usize) {
+        self.send_range("file-1", "image/jpeg", body, from, to);
+    }
+
+    /// One whole message (`Message-ID: id`, `Content-Type: ct`) in one
+    /// chunk; waits for its 200.
+    pub fn send_message(&self, id: &str, ct: &str, body: &[u8]) {
+        self.send_range(id, ct, body, 0, body.len());
+    }
+
+    fn send_range(&self, id: &str, ct: &str, body: &[u8], from: usize, to: usize) {
         let tid = self.tid();
         let total = body.len() as u64;
         let range = ByteRange {
@@ -143,7 +154,7 @@ impl MsrpPeer {
             total: Some(total),
         };
         let mut b = BytesMut::new();
-        self.head(&tid, Some(range), Some(b"image/jpeg"))
+        self.head(&tid, Some(range), Some(ct.as_bytes()), id.as_bytes())
             .encode(&mut b);
         b.extend_from_slice(&body[from..to]);
         let flag = if to == body.len() {
