@@ -15,9 +15,9 @@ use std::net::SocketAddr;
 
 use serde_json::Value as Json;
 use support::kamailio::Kamailio;
-use support::msrp_peer::MsrpPeer;
 use support::sdp;
-use support::sip::{Dialog, Ua};
+use support::sip::Ua;
+use support::sipcall::{bye, call, devices};
 use support::{EventLog, RelayProcess};
 
 const CHUNK: usize = 16 * 1024;
@@ -31,81 +31,6 @@ fn relay() -> (RelayProcess, EventLog) {
 
 fn ng_of(r: &RelayProcess) -> String {
     r.ready_word("ng-udp").expect("ng-udp in the ready line")
-}
-
-/// The two devices of `bob`, registered at `k`.
-fn devices(k: &Kamailio) -> Vec<Ua> {
-    ["bob-phone", "bob-tablet"]
-        .into_iter()
-        .map(|name| {
-            let mut d = Ua::new(name, k.sip);
-            d.register("bob");
-            d
-        })
-        .collect()
-}
-
-/// A forked call set up through Kamailio: the sender's dialogs (one per
-/// device), each device's MSRP peer, and the sender's MSRP peer.
-struct Call {
-    dialogs: Vec<Dialog>,
-    devices: Vec<MsrpPeer>,
-    sender: MsrpPeer,
-}
-
-/// INVITE `offer` from `alice` to bob; each device answers with its own
-/// `a=path` and connects to the relay path its INVITE carried at once (as
-/// a real device does, possibly before the relay saw the answer); the
-/// sender collects both 200 OKs, ACKs them and connects to the relay path
-/// of the answer.
-fn call(
-    relay_msrp: SocketAddr,
-    alice: &mut Ua,
-    devs: &mut [Ua],
-    offer: &str,
-    answer: impl Fn(&str) -> String,
-) -> Call {
-    let sender_path = sdp::path_of(offer);
-    let (call_id, from) = alice.invite("bob", offer);
-    let mut devices = Vec::new();
-    for (i, d) in devs.iter_mut().enumerate() {
-        let path = format!("msrp://127.0.0.1:9/kam{i}{};tcp", std::process::id());
-        let inv = d.answer_invite(&answer(&path));
-        let relay_path = sdp::path_of(&inv.body);
-        assert_ne!(
-            relay_path, sender_path,
-            "Kamailio sent the device the relay's a=path, not the sender's"
-        );
-        assert!(
-            relay_path.starts_with(&format!("msrp://{relay_msrp}/")),
-            "{relay_path}"
-        );
-        let peer = MsrpPeer::connect(&d.user, relay_msrp, &path, &relay_path);
-        peer.bind();
-        devices.push(peer);
-    }
-    let dialogs = alice.collect_answers(&call_id, &from, devs.len());
-    let toward_sender = sdp::path_of(&dialogs[0].sdp);
-    for d in &dialogs {
-        assert_eq!(
-            sdp::path_of(&d.sdp),
-            toward_sender,
-            "every 200 OK carries the one sender-side relay path"
-        );
-    }
-    let sender = MsrpPeer::connect("alice", relay_msrp, &sender_path, &toward_sender);
-    Call {
-        dialogs,
-        devices,
-        sender,
-    }
-}
-
-/// The sender's BYE of `d`, relayed by Kamailio to the device `dev`.
-fn bye(alice: &mut Ua, dev: &mut Ua, d: &Dialog) {
-    alice.send_bye(d);
-    dev.accept_bye();
-    assert_eq!(alice.bye_done(d), 200);
 }
 
 /// PF-LMM-FORK, PF-LMM-FIRST200, PF-LMM-BYE through a real Kamailio: a
@@ -126,7 +51,14 @@ fn kamailio_pf_lmm_fork_file_transfer_two_devices_every_byte_then_bye() {
         &format!("msrp://127.0.0.1:7654/kamft{};tcp", std::process::id()),
         "a=file-selector:name:\"photo.jpg\" type:image/jpeg size:200000\r\n",
     );
-    let c = call(relay_msrp, &mut alice, &mut devs, &offer, sdp::answer);
+    let c = call(
+        &[relay_msrp],
+        None,
+        &mut alice,
+        &mut devs,
+        &offer,
+        sdp::answer,
+    );
     let body: Vec<u8> = (0..200_000u32)
         .map(|i| (i.wrapping_mul(31) % 251) as u8)
         .collect();
@@ -172,7 +104,7 @@ fn kamailio_cpm_chat_forked_two_devices_messages_in_order() {
         &format!("msrp://127.0.0.1:7655/kamchat{};tcp", std::process::id()),
         "actpass",
     );
-    let c = call(relay_msrp, &mut alice, &mut devs, &offer, |p| {
+    let c = call(&[relay_msrp], None, &mut alice, &mut devs, &offer, |p| {
         chat_sdp(p, "active")
     });
     let messages = ["hello from alice", "are you there?", "bye for now"];

@@ -9,6 +9,7 @@ pub mod msrp_peer;
 pub mod ng;
 pub mod sdp;
 pub mod sip;
+pub mod sipcall;
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;

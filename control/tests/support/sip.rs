@@ -303,7 +303,13 @@ impl Ua {
     /// Sends an INVITE for `to_user` with an SDP body; returns its
     /// Call-ID and From (with tag).
     pub fn invite(&self, to_user: &str, sdp: &str) -> (String, String) {
-        let call_id = token("call-");
+        self.invite_as(&token("call-"), to_user, sdp)
+    }
+
+    /// [`Ua::invite`] with a given Call-ID (the proxy picks the relay by
+    /// Call-ID).
+    pub fn invite_as(&self, call_id: &str, to_user: &str, sdp: &str) -> (String, String) {
+        let call_id = call_id.to_owned();
         let from = format!("<sip:{}@127.0.0.1>;tag={}", self.user, token("s"));
         let to = format!("<sip:{to_user}@127.0.0.1>");
         let ruri = format!("sip:{to_user}@{}", self.proxy);
@@ -384,11 +390,14 @@ impl Ua {
         inv
     }
 
-    /// As a device: waits for the ACK of its 200, then for a BYE, answers
-    /// 200; returns the BYE.
-    pub fn accept_bye(&mut self) -> SipMsg {
-        self.wait("the ACK", |m| m.method() == Some("ACK"));
-        let (bye, from) = self.wait("a BYE", |m| m.method() == Some("BYE"));
+    /// As a device: waits for the ACK of its 200 on `call_id`, then for a
+    /// BYE on it, answers 200; returns the BYE.
+    pub fn accept_bye(&mut self, call_id: &str) -> SipMsg {
+        let on = |m: &SipMsg, method: &str| {
+            m.method() == Some(method) && m.get("call-id") == Some(call_id)
+        };
+        self.wait("the ACK", |m| on(m, "ACK"));
+        let (bye, from) = self.wait("a BYE", |m| on(m, "BYE"));
         self.send(&response_to(&bye, 200, "OK", None), from);
         bye
     }
