@@ -9,6 +9,7 @@ mod reconfigure;
 mod remove;
 mod success_reports;
 mod tid_wrap;
+mod unconnected;
 
 use std::time::Duration;
 
