@@ -118,6 +118,12 @@ impl Collector for Scrape {
             "Users in the device registry",
             t.users,
         )?;
+        gauge(
+            &mut e,
+            "msrp_relay_draining",
+            "1 while the relay takes no new session (drain command or shutdown)",
+            u64::from(t.draining),
+        )?;
         let stats = self.plane.stats();
         gauge(
             &mut e,

@@ -13,6 +13,7 @@ use crate::fake_plane::FakePlane;
 use crate::protocol::{DoneReason, Event, OkReply, Reply, ReplyBody, Request, decode_request};
 
 mod delete_idempotent;
+mod drain;
 mod leg_done;
 mod whole_delete;
 
