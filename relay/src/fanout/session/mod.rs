@@ -246,6 +246,16 @@ impl Session {
             && !leg.awaiting()
     }
 
+    /// The session's counters with its content log's (bytes spilled, the
+    /// memory high-water mark).
+    pub(crate) fn counters_with_log(&self) -> Counters {
+        let ls = self.log.stats();
+        let mut c = self.counters;
+        c.spilled_bytes += ls.spilled_total;
+        c.log_memory_peak = c.log_memory_peak.max(ls.memory_peak);
+        c
+    }
+
     /// The sender is gone or said BYE: abort what it left open, drain.
     pub(crate) fn end_upstream(&mut self) {
         self.ending = true;
