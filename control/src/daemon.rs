@@ -50,12 +50,28 @@ const TICK: Duration = Duration::from_millis(200);
 const PUMP_BATCH: usize = 256;
 /// How often sessions are swept for expiry.
 const SWEEP_EVERY: Duration = Duration::from_secs(1);
+/// After the drain's deadline, the sessions left end as after the
+/// sender's BYE; their devices get this long to take what they are owed
+/// and their paced `leg-done`s, then every connection closes.
+pub const BYE_GRACE: Duration = Duration::from_secs(5);
 
-/// Runs until SIGINT or SIGTERM, then shuts down cleanly: stop accepting
-/// control connections and new sessions, end every session as after the
-/// sender's BYE (devices drain and their `leg-done` events still reach
-/// subscribers) for at most `timeouts.shutdown-drain-ms`, then close
-/// every connection. A second signal during the drain exits at once.
+/// Runs until SIGINT or SIGTERM, then shuts down without losing a
+/// session that can end in time:
+///
+/// 1. **Drain**: no new session (a new call's `offer` is refused: JSON
+///    `draining: …`, ng `Parallel session limit reached`, so the front
+///    end's other relays take the new calls); the control socket, the ng
+///    listener and the data plane go on as before, so the live sessions
+///    carry on and end by themselves (the sender's BYE, the front end's
+///    `delete`), until none is left or `timeouts.shutdown-drain-ms` has
+///    passed. One log line at its start (sessions live, deadline), one at
+///    its end (ended by themselves, cut at the deadline).
+/// 2. **Cut**: stop accepting control connections; every session left
+///    ends as after the sender's BYE (devices drain and their `leg-done`
+///    events still reach subscribers) for at most [`BYE_GRACE`]; then
+///    every connection closes and the process exits 0.
+///
+/// A second signal exits at once.
 ///
 /// Once ready, one line goes to stdout:
 /// `msrp-relay ready control=<socket path> msrp=<listen address>`, followed
@@ -70,8 +86,8 @@ pub fn run(cfg: &Config) -> Result<(), DaemonError> {
 /// [`crate::config::reload`] lists as live apply at once; one log line
 /// says what changed and what needs a restart). Under systemd
 /// (`NOTIFY_SOCKET` set) the relay sends `READY=1` once ready,
-/// `RELOADING=1` … `READY=1` around a reload and `STOPPING=1` when it
-/// begins to drain.
+/// `RELOADING=1` … `READY=1` around a reload and `STOPPING=1` when the
+/// drain begins.
 pub fn run_from(cfg: &Config, path: Option<&Path>) -> Result<(), DaemonError> {
     let term = Arc::new(AtomicBool::new(false));
     let hup = Arc::new(AtomicBool::new(false));
@@ -137,37 +153,30 @@ pub fn run_from(cfg: &Config, path: Option<&Path>) -> Result<(), DaemonError> {
     }
     notify(&[NotifyState::Ready]);
 
-    let mut current = cfg.clone();
-    let mut last_sweep = Instant::now();
-    while !term.load(Ordering::SeqCst) {
-        if hup.swap(false, Ordering::SeqCst) {
-            notify(&[NotifyState::Reloading]);
-            if let Some(next) = reload(&current, path, &relay, &server) {
-                current = next;
-            }
-            notify(&[NotifyState::Ready]);
-        }
-        if !pump(&relay, &server, TICK) {
-            tracing::error!("data plane workers stopped");
-            break;
-        }
-        if last_sweep.elapsed() >= SWEEP_EVERY {
-            server.sweep();
-            last_sweep = Instant::now();
-        }
+    let mut ticker = Ticker {
+        relay: &relay,
+        server: &server,
+        path,
+        hup: &hup,
+        current: cfg.clone(),
+        last_sweep: Instant::now(),
+    };
+    let mut up = true;
+    while up && !term.load(Ordering::SeqCst) {
+        up = ticker.tick(TICK);
     }
+    if up {
+        drain(&mut ticker);
+    } else {
+        notify(&[NotifyState::Stopping]);
+    }
+    drop(ticker);
 
-    notify(&[NotifyState::Stopping]);
-    let drain = Duration::from_millis(current.timeouts.shutdown_drain_ms);
-    tracing::info!(
-        sessions = server.sessions(),
-        ?drain,
-        "shutting down: draining sessions"
-    );
+    // The cut: what is left ends as after the sender's BYE.
+    let grace = Instant::now() + BYE_GRACE;
     server.begin_shutdown();
-    let deadline = Instant::now() + drain;
     while server.sessions() > 0 {
-        let left = deadline.saturating_duration_since(Instant::now());
+        let left = grace.saturating_duration_since(Instant::now());
         if left.is_zero() || !pump(&relay, &server, left.min(TICK)) {
             break;
         }
@@ -175,16 +184,99 @@ pub fn run_from(cfg: &Config, path: Option<&Path>) -> Result<(), DaemonError> {
     }
     let left = server.sessions();
     if left > 0 {
-        tracing::warn!(sessions = left, "drain timeout: closing undrained sessions");
+        tracing::warn!(sessions = left, "closing sessions not drained in the grace");
     }
     drop(exporter);
-    relay.shutdown(deadline.saturating_duration_since(Instant::now()));
+    relay.shutdown(grace.saturating_duration_since(Instant::now()));
     if let Some(ng) = ng.as_mut() {
         ng.stop();
     }
     server.close();
     tracing::info!("msrp-relay stopped");
     Ok(())
+}
+
+/// What the main loop and the drain do each turn.
+struct Ticker<'a> {
+    relay: &'a Relay,
+    server: &'a Server,
+    path: Option<&'a Path>,
+    hup: &'a AtomicBool,
+    current: Config,
+    last_sweep: Instant,
+}
+
+impl Ticker<'_> {
+    /// A reload when SIGHUP came, the data plane's events for up to
+    /// `wait`, the sweep once a second. `false` when the workers are gone.
+    fn tick(&mut self, wait: Duration) -> bool {
+        if self.hup.swap(false, Ordering::SeqCst) {
+            notify(&[NotifyState::Reloading]);
+            if let Some(next) = reload(&self.current, self.path, self.relay, self.server) {
+                self.current = next;
+            }
+            notify(&[NotifyState::Ready]);
+        }
+        if !pump(self.relay, self.server, wait) {
+            tracing::error!("data plane workers stopped");
+            return false;
+        }
+        if self.last_sweep.elapsed() >= SWEEP_EVERY {
+            self.server.sweep();
+            self.last_sweep = Instant::now();
+        }
+        true
+    }
+}
+
+/// The shutdown's drain (see [`run`]): runs as usual, new sessions
+/// refused, until no session is left or `shutdown-drain-ms` has passed.
+fn drain(t: &mut Ticker<'_>) {
+    let wait = Duration::from_millis(t.current.timeouts.shutdown_drain_ms);
+    let started = Instant::now();
+    let deadline = started + wait;
+    let live = t.server.begin_drain();
+    // After the state changed: from STOPPING=1 on, new calls are refused.
+    notify(&[NotifyState::Stopping]);
+    let created_before = t.server.table_probe().snapshot().sessions_total;
+    tracing::info!(
+        sessions = live,
+        deadline_s = wait.as_secs_f64(),
+        "shutting down: draining; no new session, the live ones go on until they end or the deadline"
+    );
+    let mut up = true;
+    while up && t.server.sessions() > 0 {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        up = t.tick(left.min(TICK));
+    }
+    let cut = t.server.sessions() as u64;
+    // Sessions of calls the relay had may still have started meanwhile.
+    let created = t
+        .server
+        .table_probe()
+        .snapshot()
+        .sessions_total
+        .saturating_sub(created_before);
+    let ended = (live as u64 + created).saturating_sub(cut);
+    let elapsed_s = started.elapsed().as_secs_f64();
+    if cut == 0 {
+        tracing::info!(
+            ended,
+            cut,
+            elapsed_s,
+            "drain finished: every session ended by itself"
+        );
+    } else {
+        tracing::warn!(
+            ended,
+            cut,
+            elapsed_s,
+            "drain deadline: cutting the sessions left"
+        );
+    }
 }
 
 /// Waits up to `wait` for data-plane events and hands those that are

@@ -36,7 +36,8 @@ enum Sub {
         #[arg(long, default_value_t = 10)]
         timeout: u64,
         /// Command name: ping, offer, answer, reject, delete, query, list,
-        /// statistics, register, plan, subscribe.
+        /// statistics, register, plan, subscribe, drain (`enable=false`
+        /// to leave it).
         command: String,
         /// Fields: `key=value` (value parsed as JSON when it can be, else a
         /// string) or a JSON object.

@@ -296,3 +296,59 @@ fn ng_bad_input_each_gets_an_error_or_is_dropped_no_other_session_touched() {
     // The session offered first is untouched.
     assert_eq!(legs(&mut ng, "keep"), 2);
 }
+
+/// PF-LMM-BYE over ng, the cycle `msrp-load setup --ng` drives (offer b1,
+/// offer b2, answer b1, the sender's `delete`) with no MSRP connection
+/// ever made: each session ends by itself (`session-ended`) and the
+/// relay is left empty. The leg and drain timeouts are 10 minutes here,
+/// so a session that waited for its answered-but-unconnected leg to time
+/// out would fail the wait.
+#[test]
+fn ng_pf_lmm_bye_forked_calls_ended_before_any_connection_leave_no_session() {
+    let r = RelayProcess::start_io(
+        "epoll",
+        "drain-timeout-ms = 600000",
+        "[ng]\nlisten-udp = \"127.0.0.1:0\"\n\n[timeouts]\nleg-ms = 600000\nbind-ms = 600000\n",
+    );
+    let events = EventLog::subscribe(&r.socket, |_| Json::Null);
+    let mut ng = udp(&r);
+    let calls = ["cyc-0", "cyc-1", "cyc-2"];
+    for call in calls {
+        let ids = [("call-id", call), ("from-tag", "f")];
+        for b in ["b1", "b2"] {
+            let mut k = ids.to_vec();
+            k.extend([
+                ("command", "offer"),
+                ("via-branch", b),
+                ("sdp", offer_sdp()),
+            ]);
+            ok(&ng.call(&req(&k)));
+        }
+        let sdp = answer_sdp("msrp://127.0.0.1:9/cycdev;tcp");
+        let mut k = ids.to_vec();
+        k.extend([
+            ("command", "answer"),
+            ("via-branch", "b1"),
+            ("to-tag", "t1"),
+            ("sdp", &sdp),
+        ]);
+        ok(&ng.call(&req(&k)));
+        let mut k = ids.to_vec();
+        k.push(("command", "delete"));
+        let d = ng.call(&req(&k));
+        ok(&d);
+        assert_eq!(d.get("draining"), Some(&Value::Int(1)), "{d:?}");
+    }
+    let ev = events.wait("a session-ended per call", |e| {
+        EventLog::named(e, "session-ended") == calls.len()
+    });
+    for (e, _) in ev.iter().filter(|(e, _)| e["event"] == "session-ended") {
+        assert_eq!(e["reason"], "deleted", "{e}");
+    }
+    assert_eq!(EventLog::named(&ev, "leg-done"), calls.len(), "{ev:?}");
+    let st = ng.call(&req(&[("command", "statistics")]));
+    ok(&st);
+    assert_eq!(st.get("sessions"), Some(&Value::Int(0)), "{st:?}");
+    let l = ng.call(&req(&[("command", "list")]));
+    assert_eq!(l.get("calls"), Some(&Value::List(Vec::new())), "{l:?}");
+}

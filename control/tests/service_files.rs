@@ -16,11 +16,25 @@ fn ops_service_unit_keeps_notify_reload_and_drain_settings() {
         "Type=notify",
         "ExecReload=/bin/kill -HUP $MAINPID",
         "KillSignal=SIGTERM",
-        "TimeoutStopSec=45",
         "NoNewPrivileges=yes",
     ] {
         assert!(UNIT.lines().any(|l| l == line), "unit lacks {line}");
     }
+    // systemd must not SIGKILL the relay while it drains: the stop timeout
+    // is longer than the default drain and the cut's grace after it.
+    let stop_s: u64 = UNIT
+        .lines()
+        .find_map(|l| l.strip_prefix("TimeoutStopSec="))
+        .expect("TimeoutStopSec")
+        .parse()
+        .unwrap();
+    let drain = std::time::Duration::from_millis(
+        msrp_control::config::Timeouts::default().shutdown_drain_ms,
+    ) + msrp_control::daemon::BYE_GRACE;
+    assert!(
+        std::time::Duration::from_secs(stop_s) > drain,
+        "TimeoutStopSec={stop_s} is not longer than the drain ({drain:?})"
+    );
 }
 
 #[test]

@@ -199,7 +199,8 @@ pub struct SetupArgs {
     pub cycles: u64,
     /// Also delete the device's branch (its BYE) before the session: the
     /// relay then frees the session at once (otherwise the answered leg
-    /// that never connected keeps it until the leg timeout).
+    /// that never connected is done with a paced `leg-done`, so sessions
+    /// end at the `[pacing] bye-per-sec` rate).
     #[arg(long)]
     pub device_bye: bool,
     /// Requests in flight on the connection.

@@ -42,26 +42,20 @@ fn slow_device(driver: Driver) {
     for d in &fast {
         d.wait("the whole file", WAIT, |s| s.has_file("file-1", &digest));
     }
-    // Sample the log while the slow device drains: memory stays within
-    // its budget, the rest is spilled.
-    let (mut max_memory, mut spilled) = (0, 0);
-    let deadline = std::time::Instant::now() + WAIT;
-    while !slow.wait_for(Duration::from_millis(20), |s| {
+    slow.wait("the whole file", WAIT, |s| {
         s.msg("file-1").is_some_and(|m| m.digest.is_some())
-    }) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "slow device timed out"
-        );
-        for st in h.stats().unwrap() {
-            max_memory = max_memory.max(st.log_memory);
-            spilled = spilled.max(st.log_spilled);
-        }
-    }
+    });
     assert!(
         slow.state().has_file("file-1", &digest),
         "slow device's copy differs"
     );
+    // The engines' counters, not samples: the most one log held in
+    // memory (its high-water mark) stayed within the session budget, and
+    // the rest went to disk (bytes ever spilled, however briefly).
+    let stats = h.stats().unwrap();
+    let max_memory = stats.iter().map(|s| s.log_memory_peak).max().unwrap_or(0);
+    let spilled: u64 = stats.iter().map(|s| s.log_spilled_total).sum();
+    assert!(max_memory > 0, "the log never held content");
     assert!(
         max_memory <= MEMORY_LIMIT,
         "log held {max_memory} bytes in memory"

@@ -205,7 +205,8 @@ pub struct Timeouts {
     pub bind_ms: u64,
     /// A complete message waits this long for a device's success REPORT.
     pub report_wait_ms: u64,
-    /// On SIGINT/SIGTERM, sessions drain for at most this.
+    /// On SIGINT/SIGTERM, live sessions may end by themselves (no new one
+    /// is taken) for at most this; then the rest are cut.
     pub shutdown_drain_ms: u64,
 }
 
@@ -215,7 +216,7 @@ impl Default for Timeouts {
             leg_ms: 30_000,
             bind_ms: 30_000,
             report_wait_ms: 30_000,
-            shutdown_drain_ms: 10_000,
+            shutdown_drain_ms: 300_000,
         }
     }
 }

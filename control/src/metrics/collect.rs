@@ -118,6 +118,12 @@ impl Collector for Scrape {
             "Users in the device registry",
             t.users,
         )?;
+        gauge(
+            &mut e,
+            "msrp_relay_draining",
+            "1 while the relay takes no new session (drain command or shutdown)",
+            u64::from(t.draining),
+        )?;
         let stats = self.plane.stats();
         gauge(
             &mut e,
@@ -181,7 +187,7 @@ fn plane(e: &mut DescriptorEncoder<'_>, stats: &[EngineStats]) -> Result<(), Err
         legs.map(|(k, n)| (k, ConstGauge::new(n))),
         Gauge,
     )?;
-    let rows: [(&str, &str, u64, bool); 11] = [
+    let rows: [(&str, &str, u64, bool); 12] = [
         (
             "msrp_relay_msrp_connections",
             "MSRP connections open",
@@ -223,6 +229,12 @@ fn plane(e: &mut DescriptorEncoder<'_>, stats: &[EngineStats]) -> Result<(), Err
             "Content spilled to disk by the sessions' logs",
             sum(|s| s.log_spilled),
             false,
+        ),
+        (
+            "msrp_relay_spill_written_bytes",
+            "Content the sessions' logs wrote to spill files (spills read back and released still count)",
+            sum(|s| s.log_spilled_total),
+            true,
         ),
         (
             "msrp_relay_log_stalls",

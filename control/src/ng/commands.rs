@@ -6,7 +6,7 @@
 //! | ng | table | notes |
 //! | --- | --- | --- |
 //! | `ping` | – | `result: pong` |
-//! | `offer` | `offer` | `via-branch` absent: the branch [`DEFAULT_BRANCH`]; `kind` from the `kind` key, else `file-transfer` when the SDP has `a=file-selector`, else `chat` |
+//! | `offer` | `offer` | `via-branch` absent: the branch [`DEFAULT_BRANCH`]; `kind` from the `kind` key, else `file-transfer` when the SDP has `a=file-selector`, else `chat`; a new session refused for want of room or by the drain is [`SESSION_LIMIT`] |
 //! | `answer` | `answer` | the reply always carries the sender's `sdp`; `forward`/`close` as in JSON |
 //! | `delete` | `delete` | see [`resolve_delete`]; what it cannot apply (an unknown call) is `ok` with a `warning`, as rtpengine does, or an error with the flag `fatal` |
 //! | `query`, `list`, `statistics` | same | the JSON fields as bencode |
@@ -24,11 +24,18 @@ use crate::policy::RequestKind;
 use crate::protocol::{
     Answer, Command, Delete, Event, List, Offer, OkReply, Query, Reply, ReplyBody, Request,
 };
-use crate::table::{ConnId, Core};
+use crate::table::{ConnId, Core, TableError};
 
 /// The `via-branch` of an `offer` or `answer` without one (a front end
 /// that does not fork, or a module configured without `via-branch=`).
 pub const DEFAULT_BRANCH: &str = "ng-default";
+
+/// The `error-reason` of an `offer` whose new session the relay will not
+/// take: `max-sessions` reached, draining, shutting down. Kamailio's and
+/// OpenSIPS's `rtpengine` modules compare it verbatim
+/// (`RTPENGINE_SESS_LIMIT_MSG`) and then try the next relay of the set at
+/// once, without waiting for a timeout or disabling this one.
+pub const SESSION_LIMIT: &str = "Parallel session limit reached";
 
 /// The reply and the events of one ng request.
 #[derive(Debug)]
@@ -92,7 +99,7 @@ fn dispatch(
     let cmd = match command {
         "ping" => return Ok(dict([("result", Value::str("pong"))])),
         "answer" => return answer(core, conn, keys, events),
-        "offer" => Command::Offer(offer(keys).map_err(s)?),
+        "offer" => return offer_new(core, conn, offer(keys).map_err(s)?, now),
         "delete" => Command::Delete(resolve_delete(core, keys, now).map_err(s)?),
         "query" => Command::Query(Query {
             call_id: keys.str("call-id").map_err(s)?,
@@ -179,6 +186,21 @@ fn offer(keys: &Keys<'_>) -> Result<Offer, KeyError> {
         kind,
         instance_id: keys.opt_nonempty("instance-id")?,
     })
+}
+
+/// `offer`: the table's, with [`SESSION_LIMIT`] for a new session the
+/// relay does not take.
+fn offer_new(core: &mut Core, conn: ConnId, o: Offer, now: Instant) -> Result<Value, String> {
+    match core.offer(conn, o, now) {
+        Ok(r) => Ok(convert::reply(&Reply::ok(
+            serde_json::Value::Null,
+            OkReply::Offer(r),
+        ))),
+        Err(TableError::SessionLimit(_) | TableError::Draining | TableError::ShuttingDown) => {
+            Err(SESSION_LIMIT.into())
+        }
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 /// `answer`: the table's, with the sender's SDP in every ok reply.

@@ -11,6 +11,9 @@ use crate::ng::bencode::{self, Limits};
 use crate::table::TableConfig;
 use crate::table::tests::{OFFER_SDP, answer_sdp};
 
+#[path = "drain_tests.rs"]
+mod drain;
+
 const CHAT_SDP: &str = "v=0\r\no=alice 1 1 IN IP4 203.0.113.5\r\ns=-\r\nc=IN IP4 203.0.113.5\r\nt=0 0\r\nm=message 7654 TCP/MSRP *\r\na=accept-types:message/cpim\r\na=setup:actpass\r\na=path:msrp://203.0.113.5:7654/chat1;tcp\r\n";
 const AUDIO_SDP: &str = "v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n";
 

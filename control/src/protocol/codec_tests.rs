@@ -39,6 +39,8 @@ fn every_command_round_trips() {
         r#"{"id":9,"command":"register","user":"sip:+15551230002@ims.example","version":4,"devices":[{"instance-id":"<urn:gsma:imei:1>","gruu":"sip:u@x;gr=1","name":"Phone","primary":true,"capabilities":["chat","file-transfer","legacy-messaging"],"registered":true,"connectivity":"cpm"}]}"#,
         r#"{"id":10,"command":"plan","user":"sip:u@x","kind":"pager","preferences":{"excluded":{"pager":["<urn:uuid:tv>"]},"when-none":"defer"},"originator":"sip:a@x","anonymous":false}"#,
         r#"{"id":{"n":11},"command":"subscribe","events":["leg-done","cancel-branches"]}"#,
+        r#"{"id":12,"command":"drain"}"#,
+        r#"{"id":13,"command":"drain","enable":false}"#,
     ];
     let mut seen = Vec::new();
     for line in lines {
@@ -48,6 +50,28 @@ fn every_command_round_trips() {
         assert!(seen.contains(&name), "{name} has no round-trip test");
         assert_eq!(CommandName::parse(name.as_str()), Some(name));
     }
+}
+
+/// `drain` enters by default; `enable: false` leaves; a statistics
+/// reply from before `draining` existed still decodes (not draining).
+#[test]
+fn drain_defaults_to_enter_and_statistics_without_draining_decodes() {
+    let Command::Drain(d) = roundtrip_request(r#"{"id":1,"command":"drain"}"#).command else {
+        panic!()
+    };
+    assert!(d.enable);
+    let Command::Drain(d) =
+        roundtrip_request(r#"{"id":1,"command":"drain","enable":false}"#).command
+    else {
+        panic!()
+    };
+    assert!(!d.enable);
+    let old = r#"{"id":1,"result":"ok","sessions":0,"legs":0,"sessions-total":0,"legs-failed":0,"bytes-received":0,"bytes-sent":0,"spilled-bytes":0,"awaiting-reports":0,"log-stalls":0,"spill-errors":0,"control-connections":1}"#;
+    let r = decode_reply(old.as_bytes(), CommandName::Statistics, MAX).unwrap();
+    let ReplyBody::Ok(OkReply::Statistics(st)) = r.body else {
+        panic!("{r:?}")
+    };
+    assert!(!st.draining);
 }
 
 #[test]
@@ -201,6 +225,7 @@ fn every_reply_round_trips() {
                 log_stalls: 3,
                 spill_errors: 1,
                 control_connections: 1,
+                draining: true,
             }),
         ),
         (
@@ -217,6 +242,13 @@ fn every_reply_round_trips() {
             CommandName::Subscribe,
             OkReply::Subscribe(SubscribeReply {
                 events: vec![EventName::LegDone],
+            }),
+        ),
+        (
+            CommandName::Drain,
+            OkReply::Drain(DrainReply {
+                draining: true,
+                sessions: 12,
             }),
         ),
     ];

@@ -45,6 +45,8 @@ pub enum Command {
     Plan(Plan),
     /// Receive events on this connection.
     Subscribe(Subscribe),
+    /// Take no new session (draining), or take them again.
+    Drain(Drain),
 }
 
 /// `offer`: the sender's INVITE is forked; one `offer` per branch. The first
@@ -178,6 +180,28 @@ pub struct Subscribe {
     pub events: Vec<EventName>,
 }
 
+/// `drain`: with `enable` (default `true`) the relay takes no new session
+/// (a new call's `offer` is refused) while everything about the sessions
+/// it has goes on, so that it can be taken out of service without losing
+/// one; `enable: false` takes new sessions again.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct Drain {
+    /// Enter (`true`) or leave (`false`) the drain.
+    #[serde(default = "yes")]
+    pub enable: bool,
+}
+
+impl Default for Drain {
+    fn default() -> Self {
+        Drain { enable: true }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
 /// The name of a command, for errors and for decoding replies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -204,11 +228,13 @@ pub enum CommandName {
     Plan,
     /// `subscribe`
     Subscribe,
+    /// `drain`
+    Drain,
 }
 
 impl CommandName {
     /// Every command.
-    pub const ALL: [CommandName; 11] = [
+    pub const ALL: [CommandName; 12] = [
         CommandName::Ping,
         CommandName::Offer,
         CommandName::Answer,
@@ -220,6 +246,7 @@ impl CommandName {
         CommandName::Register,
         CommandName::Plan,
         CommandName::Subscribe,
+        CommandName::Drain,
     ];
 
     /// The wire name.
@@ -236,6 +263,7 @@ impl CommandName {
             CommandName::Register => "register",
             CommandName::Plan => "plan",
             CommandName::Subscribe => "subscribe",
+            CommandName::Drain => "drain",
         }
     }
 
@@ -266,6 +294,7 @@ impl Command {
             Command::Register(_) => CommandName::Register,
             Command::Plan(_) => CommandName::Plan,
             Command::Subscribe(_) => CommandName::Subscribe,
+            Command::Drain(_) => CommandName::Drain,
         }
     }
 }

@@ -23,12 +23,14 @@ pub use codec::{
     encode_reply, encode_reply_into, encode_request,
 };
 pub use command::{
-    Answer, Command, CommandName, Delete, List, Offer, Plan, Query, Reject, Request, Subscribe,
+    Answer, Command, CommandName, Delete, Drain, List, Offer, Plan, Query, Reject, Request,
+    Subscribe,
 };
 pub use event::{DoneReason, Event, EventName};
 pub use reply::{
-    AnswerReply, DeleteReply, LegInfo, LegRole, LegState, ListReply, OfferReply, OkReply,
-    QueryReply, RegisterReply, RejectReply, Reply, ReplyBody, StatisticsReply, SubscribeReply,
+    AnswerReply, DeleteReply, DrainReply, LegInfo, LegRole, LegState, ListReply, OfferReply,
+    OkReply, QueryReply, RegisterReply, RejectReply, Reply, ReplyBody, StatisticsReply,
+    SubscribeReply,
 };
 
 use serde_json::Value;

@@ -50,6 +50,8 @@ pub enum OkReply {
     Plan(Plan),
     /// `subscribe`
     Subscribe(SubscribeReply),
+    /// `drain`
+    Drain(DrainReply),
 }
 
 /// `offer` reply: the SDP to put in this branch's INVITE (PF-LMM-FORK).
@@ -213,6 +215,9 @@ pub struct StatisticsReply {
     pub spill_errors: u64,
     /// Control connections now.
     pub control_connections: u64,
+    /// The relay takes no new session (`drain`, or shutting down).
+    #[serde(default)]
+    pub draining: bool,
 }
 
 /// `register` reply.
@@ -228,6 +233,16 @@ pub struct RegisterReply {
     /// The Primary Device identified (CPM-MLD-027), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub primary: Option<String>,
+}
+
+/// `drain` reply.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct DrainReply {
+    /// The relay takes no new session now.
+    pub draining: bool,
+    /// Sessions live now (in the drain: still to end by themselves).
+    pub sessions: usize,
 }
 
 /// `subscribe` reply.
@@ -317,6 +332,7 @@ impl Reply {
                     CommandName::Subscribe => {
                         OkReply::Subscribe(serde_json::from_value(v).map_err(bad)?)
                     }
+                    CommandName::Drain => OkReply::Drain(serde_json::from_value(v).map_err(bad)?),
                 };
                 Ok(Reply::ok(id, ok))
             }
@@ -340,6 +356,7 @@ fn ok_fields(ok: &OkReply) -> Result<Map<String, Value>, serde_json::Error> {
         OkReply::Register(r) => serde_json::to_value(r),
         OkReply::Plan(r) => serde_json::to_value(r),
         OkReply::Subscribe(r) => serde_json::to_value(r),
+        OkReply::Drain(r) => serde_json::to_value(r),
     }?;
     Ok(match v {
         Value::Object(m) => m,

@@ -15,6 +15,10 @@
 //!   the session table, so replies and events have one global order.
 //! - Data-plane events and timers enter through [`Server::on_plane_events`]
 //!   and [`Server::sweep`], called by the process's main loop.
+//! - Draining ([`Server::begin_drain`], the `drain` command): no new
+//!   session (a new call's `offer` is refused, JSON `draining: …`, ng
+//!   `Parallel session limit reached`); connections are still accepted
+//!   and every command about the sessions the relay has still runs.
 
 mod conn;
 mod gate;
@@ -224,9 +228,25 @@ impl Server {
         lock(&self.shared.core).len()
     }
 
-    /// Shutdown, first step: stop accepting connections and new sessions;
-    /// every session ends as after the sender's BYE (devices drain, and
-    /// subscribers still get their `leg-done`s).
+    /// Shutdown, first step: drain. No new session from now on, for good
+    /// (`drain` with `enable: false` is refused); the socket, its
+    /// connections and every command about the live sessions go on, so
+    /// that they can end by themselves. Returns the sessions live.
+    pub fn begin_drain(&self) -> usize {
+        let mut core = lock(&self.shared.core);
+        core.begin_shutdown_drain();
+        core.len()
+    }
+
+    /// No new session is taken (the `drain` command or
+    /// [`Server::begin_drain`]).
+    pub fn draining(&self) -> bool {
+        lock(&self.shared.core).draining()
+    }
+
+    /// Shutdown, after the drain: stop accepting connections and new
+    /// sessions; every session left ends as after the sender's BYE
+    /// (devices drain, and subscribers still get their `leg-done`s).
     pub fn begin_shutdown(&mut self) {
         self.stop_accepting();
         let mut core = lock(&self.shared.core);

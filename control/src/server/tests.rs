@@ -243,3 +243,43 @@ fn shutdown_stops_accepting_and_removes_the_socket() {
     let mut rest = String::new();
     assert_eq!(c.r.read_line(&mut rest).unwrap(), 0);
 }
+
+/// OPS-DRAIN: the shutdown's drain keeps the socket: a connection made
+/// after it began is served, a new call's `offer` is refused `draining`,
+/// the drain cannot be left, and the session the relay has still takes
+/// its commands; only the cut afterwards stops accepting.
+#[test]
+fn ops_drain_server_keeps_accepting_and_refuses_only_new_calls() {
+    let (dir, mut server, _) = start(|_| {});
+    let mut c = Client::connect(&path(&dir));
+    let r = c.call(json!({"id": 1, "command": "offer", "call-id": "c1", "from-tag": "f1", "via-branch": "b1", "kind": "chat", "sdp": OFFER_SDP}));
+    assert_eq!(r["result"], "ok", "{r}");
+    assert!(!server.draining());
+    assert_eq!(server.begin_drain(), 1);
+    assert!(server.draining());
+    assert!(path(&dir).exists(), "the socket stays while draining");
+    let mut late = Client::connect(&path(&dir));
+    assert_eq!(
+        late.call(json!({"id": 1, "command": "ping"}))["result"],
+        "ok"
+    );
+    let r = late.call(json!({"id": 2, "command": "offer", "call-id": "c2", "from-tag": "f1", "via-branch": "b1", "kind": "chat", "sdp": OFFER_SDP}));
+    assert!(
+        r["error-reason"].as_str().unwrap().starts_with("draining"),
+        "{r}"
+    );
+    let r = late.call(json!({"id": 3, "command": "drain", "enable": false}));
+    assert_eq!(r["error-reason"], "relay is shutting down");
+    let r = late.call(json!({"id": 4, "command": "offer", "call-id": "c1", "from-tag": "f1", "via-branch": "b2", "kind": "chat", "sdp": OFFER_SDP}));
+    assert_eq!(r["result"], "ok", "a branch of a call the relay has: {r}");
+    let r = c.call(json!({"id": 5, "command": "delete", "call-id": "c1", "from-tag": "f1"}));
+    assert_eq!(r["result"], "ok", "{r}");
+    let r = c.call(json!({"id": 6, "command": "drain"}));
+    assert_eq!(
+        (r["draining"].clone(), r["sessions"].clone()),
+        (json!(true), json!(1))
+    );
+    server.begin_shutdown();
+    assert!(!path(&dir).exists());
+    server.close();
+}

@@ -5,7 +5,7 @@ use std::time::Instant;
 use super::{Outcome, TableError};
 use crate::policy::{Registration, plan, plan_request};
 use crate::protocol::{
-    Command, Event, OkReply, Plan, RegisterReply, Reply, Request, SubscribeReply,
+    Command, DrainReply, Event, OkReply, Plan, RegisterReply, Reply, Request, SubscribeReply,
 };
 
 /// A control connection, named by the server.
@@ -52,6 +52,28 @@ impl super::Core {
                 names.dedup();
                 OkReply::Subscribe(SubscribeReply { events: names })
             }
+            Command::Drain(d) => OkReply::Drain(self.drain(d.enable)?),
+        })
+    }
+
+    /// `drain`: enter or leave; one log line when the state changes.
+    fn drain(&mut self, enable: bool) -> Result<DrainReply, TableError> {
+        if self.set_draining(enable)? {
+            if enable {
+                tracing::info!(
+                    sessions = self.len(),
+                    "drain entered (control command): no new session; the live ones go on"
+                );
+            } else {
+                tracing::info!(
+                    sessions = self.len(),
+                    "drain left (control command): new sessions taken again"
+                );
+            }
+        }
+        Ok(DrainReply {
+            draining: self.draining(),
+            sessions: self.len(),
         })
     }
 

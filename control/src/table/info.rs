@@ -140,6 +140,7 @@ impl super::Core {
             log_stalls: sum(|s| s.log_stalls),
             spill_errors: sum(|s| s.spill_errors),
             control_connections: self.control_connections,
+            draining: self.draining(),
         })
     }
 }

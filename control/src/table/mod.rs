@@ -114,11 +114,19 @@ pub enum TableError {
     /// A bound was hit.
     #[error("limit reached: {0}")]
     Limit(String),
+    /// `max-sessions` sessions live: no new one.
+    #[error("limit reached: {0} sessions")]
+    SessionLimit(usize),
+    /// The relay is draining (the `drain` command, or shutting down) and
+    /// takes no new session; the sessions it has go on.
+    #[error("draining: the relay takes no new session")]
+    Draining,
     /// The session is ending (deleted, failed, expiring) and takes no new
     /// branch.
     #[error("session is ending")]
     Ending,
-    /// The relay is shutting down and takes no new session.
+    /// The relay is shutting down and takes no new session (nor leaves
+    /// its drain).
     #[error("relay is shutting down")]
     ShuttingDown,
     /// An SDP that cannot be used.
@@ -269,6 +277,11 @@ pub struct Core {
     pub(crate) registry: Registry,
     pub(crate) counters: Counters,
     pub(crate) shutting_down: bool,
+    /// No new session is taken (see [`Core::set_draining`]).
+    pub(crate) draining: bool,
+    /// The drain is the process's own (its shutdown): `drain` with
+    /// `enable: false` cannot end it.
+    pub(crate) drain_locked: bool,
     /// Sessions ended lately, for an idempotent `delete`.
     pub(crate) ended: ended::Ended,
     /// Control connections now (kept by the server, for `statistics`).
@@ -281,6 +294,7 @@ impl std::fmt::Debug for Core {
             .field("sessions", &self.sessions.len())
             .field("users", &self.registry.len())
             .field("shutting_down", &self.shutting_down)
+            .field("draining", &self.draining)
             .finish_non_exhaustive()
     }
 }
@@ -297,6 +311,8 @@ impl Core {
             registry,
             counters: Counters::default(),
             shutting_down: false,
+            draining: false,
+            drain_locked: false,
             ended: ended::Ended::default(),
             control_connections: 0,
         }
@@ -326,6 +342,42 @@ impl Core {
     /// No session in the table.
     pub fn is_empty(&self) -> bool {
         self.sessions.is_empty()
+    }
+
+    /// Enters (`true`) or leaves the drain: while draining, an `offer`
+    /// that would start a session for a call the relay does not have is
+    /// refused ([`TableError::Draining`]); everything about the calls it
+    /// has goes on (their new branches, answers, deletes, queries, the
+    /// data plane). Leaving is refused while the process drains for its
+    /// shutdown ([`Core::begin_shutdown_drain`]). Returns whether the
+    /// state changed.
+    pub fn set_draining(&mut self, on: bool) -> Result<bool, TableError> {
+        if !on && self.drain_locked {
+            return Err(TableError::ShuttingDown);
+        }
+        let changed = self.draining != on;
+        self.draining = on;
+        Ok(changed)
+    }
+
+    /// The drain of the process's shutdown: as [`Core::set_draining`]
+    /// `(true)`, and it cannot be left.
+    pub fn begin_shutdown_drain(&mut self) {
+        self.draining = true;
+        self.drain_locked = true;
+    }
+
+    /// No new session is taken.
+    pub fn draining(&self) -> bool {
+        self.draining || self.shutting_down
+    }
+
+    /// The relay has a session of this call (any from-tag).
+    pub(crate) fn has_call(&self, call_id: &str) -> bool {
+        self.sessions
+            .range((call_id.to_owned(), String::new())..)
+            .next()
+            .is_some_and(|((c, _), _)| c == call_id)
     }
 
     /// Wakes the data-plane workers posted to since the last wake

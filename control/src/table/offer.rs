@@ -139,11 +139,13 @@ impl super::Core {
                 if self.shutting_down {
                     return Err(TableError::ShuttingDown);
                 }
+                // A call the relay has (another from-tag) stays on it:
+                // the front end keeps sending its commands here.
+                if self.draining && !self.has_call(&o.call_id) {
+                    return Err(TableError::Draining);
+                }
                 if self.sessions.len() >= self.cfg.max_sessions {
-                    return Err(TableError::Limit(format!(
-                        "{} sessions",
-                        self.cfg.max_sessions
-                    )));
+                    return Err(TableError::SessionLimit(self.cfg.max_sessions));
                 }
                 let fork = Fork::new(o.kind, [o.via_branch.clone()], self.cfg.accept)?;
                 let up = self.upstream_plan(&media, now)?;

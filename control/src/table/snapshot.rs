@@ -23,6 +23,8 @@ pub struct TableSnapshot {
     pub control_connections: u64,
     /// Users in the device registry.
     pub users: u64,
+    /// The relay takes no new session (`drain`, or shutting down).
+    pub draining: bool,
 }
 
 impl super::Core {
@@ -53,6 +55,7 @@ impl super::Core {
             bytes_delivered: c.bytes_sent,
             control_connections: self.control_connections,
             users: self.registry.len() as u64,
+            draining: self.draining(),
         }
     }
 }

@@ -13,7 +13,9 @@ use crate::fake_plane::FakePlane;
 use crate::protocol::{DoneReason, Event, OkReply, Reply, ReplyBody, Request, decode_request};
 
 mod delete_idempotent;
+mod drain;
 mod leg_done;
+mod whole_delete;
 
 pub(crate) const OFFER_SDP: &str = "v=0\r\no=alice 1 1 IN IP4 203.0.113.5\r\ns=-\r\nc=IN IP4 203.0.113.5\r\nt=0 0\r\nm=message 7654 TCP/MSRP *\r\na=sendonly\r\na=accept-types:message/cpim\r\na=setup:actpass\r\na=path:msrp://203.0.113.5:7654/jshA7we;tcp\r\na=file-selector:name:\"a.jpg\" type:image/jpeg size:4096\r\na=file-transfer-id:ZVE8\r\n";
 

@@ -170,6 +170,28 @@ impl RelayProcess {
         self.child.wait().unwrap()
     }
 
+    /// Waits for the process to exit by itself; `bound` is a failure
+    /// guard, not a synchronisation: past it the process is killed and
+    /// the test fails.
+    pub fn wait_exit(mut self, bound: Duration) -> std::process::ExitStatus {
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(self.child.id()).unwrap());
+        let (tx, rx) = std::sync::mpsc::channel();
+        let child = &mut self.child;
+        std::thread::scope(|s| {
+            s.spawn(move || {
+                let _ = tx.send(child.wait());
+            });
+            match rx.recv_timeout(bound) {
+                Ok(status) => status.unwrap(),
+                Err(_) => {
+                    // Ends the waiting thread too.
+                    let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+                    panic!("the relay did not exit by itself within {bound:?}");
+                }
+            }
+        })
+    }
+
     /// Sends SIGTERM and waits for the exit status.
     pub fn terminate(mut self) -> std::process::ExitStatus {
         let pid = nix::unistd::Pid::from_raw(i32::try_from(self.child.id()).unwrap());

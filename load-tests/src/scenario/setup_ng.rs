@@ -8,6 +8,12 @@
 //!
 //! Like [`super::setup`], phase 1 runs as fast as the relay answers and
 //! phase 2 at a set rate gives each command's latency.
+//!
+//! The relay removes b2 (never answered) with the `delete`; b1 (answered,
+//! its device never connects, the session has no content) gets its
+//! `leg-done` at once but paced (`[pacing] bye-per-sec` per worker), so
+//! the sessions leave the table at that rate, after the run when the
+//! cycles are faster.
 
 use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;

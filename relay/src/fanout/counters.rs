@@ -68,6 +68,11 @@ pub(crate) struct Counters {
     /// REPORTs sent (to senders and, for a device's own messages, to
     /// devices), by their `Status`.
     pub(crate) reports: StatusCounts,
+    /// Content-log bytes written to spill files.
+    pub(crate) spilled_bytes: u64,
+    /// The most content one session's log held in memory at once: not a
+    /// sum, `+=` keeps the larger.
+    pub(crate) log_memory_peak: u64,
 }
 
 impl AddAssign for Counters {
@@ -79,6 +84,8 @@ impl AddAssign for Counters {
         self.bytes_sent += o.bytes_sent;
         self.statuses += o.statuses;
         self.reports += o.reports;
+        self.spilled_bytes += o.spilled_bytes;
+        self.log_memory_peak = self.log_memory_peak.max(o.log_memory_peak);
     }
 }
 

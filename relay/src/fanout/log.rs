@@ -101,6 +101,10 @@ pub struct ContentLog {
     end: u64,
     mem_used: u64,
     disk_used: u64,
+    /// Bytes ever written to the spill file.
+    spilled_total: u64,
+    /// High-water mark of `mem_used`.
+    memory_peak: u64,
     spill: SpillFile,
 }
 
@@ -118,6 +122,8 @@ impl ContentLog {
             end: 0,
             mem_used: 0,
             disk_used: 0,
+            spilled_total: 0,
+            memory_peak: 0,
             spill: SpillFile::new(config.spill_dir, config.disk_limit),
         }
     }
@@ -152,6 +158,7 @@ impl ContentLog {
                     }
                     self.spill.write(start, &body)?;
                     self.disk_used += len;
+                    self.spilled_total += len;
                     self.disk_pieces += 1;
                     self.pieces.push_back(Piece {
                         start,
@@ -169,6 +176,7 @@ impl ContentLog {
                     // `plan`; then plan again with the new numbers.
                     if self.global.try_reserve(len) {
                         self.mem_used += len;
+                        self.memory_peak = self.memory_peak.max(self.mem_used);
                         self.pieces.push_back(Piece {
                             start,
                             len,
@@ -247,6 +255,7 @@ impl ContentLog {
         self.mem_used -= piece.len;
         self.global.release(piece.len);
         self.disk_used += piece.len;
+        self.spilled_total += piece.len;
         self.disk_pieces += 1;
         Ok(())
     }
@@ -350,6 +359,8 @@ impl ContentLog {
         LogStats {
             in_memory: self.mem_used,
             spilled: self.disk_used,
+            spilled_total: self.spilled_total,
+            memory_peak: self.memory_peak,
             appended: self.end,
             low_water: self.low,
             pieces: self.pieces.len(),

@@ -75,8 +75,17 @@ pub struct EngineStats {
     pub connections: usize,
     /// Content bytes held in memory, in all logs of this engine.
     pub log_memory: u64,
-    /// Content bytes spilled to disk.
+    /// Content bytes spilled to disk now (a gauge: it falls as the legs
+    /// read them back and the log releases them).
     pub log_spilled: u64,
+    /// Content bytes written to spill files since the engine started (a
+    /// counter: a spill that came and went between two samples of
+    /// [`log_spilled`](Self::log_spilled) still shows here).
+    pub log_spilled_total: u64,
+    /// The most content one session's log held in memory at once, since
+    /// the engine started (each log's high-water mark; at most the
+    /// session memory budget).
+    pub log_memory_peak: u64,
     /// Messages indexed and not yet freed.
     pub messages: usize,
     /// Body bytes received on every leg since the engine started.
@@ -476,7 +485,7 @@ impl Engine {
             st.log_spilled += ls.spilled;
             st.messages += s.live_messages();
             st.awaiting_reports += s.awaiting_reports();
-            counters += s.counters;
+            counters += s.counters_with_log();
         }
         st.log_stalls = counters.stalls;
         st.spill_errors = counters.spill_errors;
@@ -485,6 +494,8 @@ impl Engine {
         st.bytes_sent = counters.bytes_sent;
         st.responses_sent = counters.statuses;
         st.reports_sent = counters.reports;
+        st.log_spilled_total = counters.spilled_bytes;
+        st.log_memory_peak = counters.log_memory_peak;
         st.paced_done = self.pacer.len();
         st
     }

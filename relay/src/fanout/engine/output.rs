@@ -180,7 +180,7 @@ impl Engine {
         let Some(s) = self.sessions.remove(&id) else {
             return;
         };
-        self.counters += s.counters;
+        self.counters += s.counters_with_log();
         let call = s.call;
         for l in s.legs.into_iter().flatten() {
             self.by_sid.remove(&l.cold.local_sid);

@@ -86,6 +86,8 @@ fn append_read_release() {
         LogStats {
             in_memory: 5,
             spilled: 0,
+            spilled_total: 0,
+            memory_peak: 11,
             appended: 11,
             low_water: 6,
             pieces: 1
@@ -137,6 +139,27 @@ fn cpm_mld_020_late_reader_gets_every_byte_after_spill() {
     // The late leg accepts now and reads from 0: every byte, byte-exact.
     assert_eq!(read_all(&mut log, 0, 1500), sent);
     assert_eq!(read_all(&mut log, 12_345, 64 * 1024), sent[12_345..]);
+}
+
+/// CPM-MLD-020: the spill counter and the memory high-water mark keep
+/// what the gauges lose once the reader has caught up and the log has
+/// released everything: bytes ever spilled, and the most held in memory.
+#[test]
+fn cpm_mld_020_spilled_total_and_memory_peak_outlive_the_release() {
+    let (mut log, _) = log(4 * 1000, 1 << 20, 1 << 20);
+    for i in 0..10 {
+        log.append(piece(i, 1000)).unwrap();
+    }
+    let st = log.stats();
+    assert_eq!((st.spilled, st.spilled_total), (6000, 6000));
+    assert_eq!((st.in_memory, st.memory_peak), (4000, 4000));
+    log.release_before(10_000).unwrap();
+    let st = log.stats();
+    assert_eq!((st.spilled, st.in_memory), (0, 0));
+    assert_eq!((st.spilled_total, st.memory_peak), (6000, 4000));
+    // A piece larger than the memory limit goes straight to disk: counted.
+    log.append(piece(10, 5000)).unwrap();
+    assert_eq!(log.stats().spilled_total, 11_000);
 }
 
 #[test]
@@ -338,7 +361,8 @@ proptest! {
             }
             let stats = log.stats();
             prop_assert!(stats.in_memory <= memory_limit);
-            prop_assert!(stats.spilled <= disk_limit);
+            prop_assert!(stats.memory_peak <= memory_limit && stats.memory_peak >= stats.in_memory);
+            prop_assert!(stats.spilled <= disk_limit && stats.spilled <= stats.spilled_total);
             prop_assert_eq!(budget.used(), stats.in_memory + other.stats().in_memory);
             prop_assert!(budget.used() <= global_limit);
             prop_assert_eq!(stats.appended, model.len() as u64);

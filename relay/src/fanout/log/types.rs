@@ -69,6 +69,11 @@ pub struct LogStats {
     pub in_memory: u64,
     /// Body bytes held in the spill file (charged to the disk budget).
     pub spilled: u64,
+    /// Body bytes ever written to the spill file (a counter: spills that
+    /// were read back and released still count).
+    pub spilled_total: u64,
+    /// The most body bytes the log has held in memory at once.
+    pub memory_peak: u64,
     /// Total bytes ever appended: the end offset of the stream.
     pub appended: u64,
     /// Offsets below this were released and can no longer be read.

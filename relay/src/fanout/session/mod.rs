@@ -220,17 +220,40 @@ impl Session {
     /// True when device leg `li` has everything it will get: the sender
     /// ended, its cursor is at the end, its output is written and every
     /// chunk answered (PF-LMM-BYE: BYE only after its last byte).
+    ///
+    /// An answered leg whose device has not connected is drained too when
+    /// the session never had content: there is nothing its connection
+    /// could bring it, so it gets its paced `leg-done` now instead of
+    /// holding the session until it fails `never-connected` (a load of
+    /// forked calls that end before any device connects would otherwise
+    /// fill the session table). Once there is content it waits for its
+    /// device, as before.
     pub(crate) fn leg_drained(&self, li: u32) -> bool {
         let Some(leg) = self.leg(li) else {
             return false;
         };
+        let reading = match leg.state {
+            LegState::Connected => true,
+            LegState::Answered => leg.conn.is_none() && self.stream.end_seq() == 0,
+            _ => false,
+        };
         self.ending
             && self.backlog.is_empty()
-            && leg.state == LegState::Connected
+            && reading
             && leg.cursor.seq >= self.stream.end_seq()
             && leg.out.is_empty()
             && leg.rx.is_none()
             && !leg.awaiting()
+    }
+
+    /// The session's counters with its content log's (bytes spilled, the
+    /// memory high-water mark).
+    pub(crate) fn counters_with_log(&self) -> Counters {
+        let ls = self.log.stats();
+        let mut c = self.counters;
+        c.spilled_bytes += ls.spilled_total;
+        c.log_memory_peak = c.log_memory_peak.max(ls.memory_peak);
+        c
     }
 
     /// The sender is gone or said BYE: abort what it left open, drain.

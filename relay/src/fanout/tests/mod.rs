@@ -9,6 +9,7 @@ mod reconfigure;
 mod remove;
 mod success_reports;
 mod tid_wrap;
+mod unconnected;
 
 use std::time::Duration;
 
@@ -416,7 +417,7 @@ fn cpm_mld_020_slow_leg_does_not_stall_others_and_log_spills() {
     let mut c = cfg();
     c.log.memory_limit = 256 * 1024;
     let mut h = H::new(c);
-    let (_, snd, legs) = h.session(3);
+    let (sid, snd, legs) = h.session(3);
     let devs = h.connect_devices(&legs, "z", "z");
     h.peers.get_mut(&devs[2]).unwrap().paused = true;
     let data = file(4 << 20);
@@ -429,6 +430,18 @@ fn cpm_mld_020_slow_leg_does_not_stall_others_and_log_spills() {
     h.peers.get_mut(&devs[2]).unwrap().paused = false;
     h.run();
     assert_eq!(h.peers[&devs[2]].messages()[&b"slow0001".to_vec()].0, data);
+    // The slow leg caught up: nothing is held any more, but the counter
+    // and the high-water mark keep what happened, also once the session
+    // is gone.
+    let st = h.eng.stats();
+    assert_eq!(st.log_spilled, 0);
+    let (spilled, peak) = (st.log_spilled_total, st.log_memory_peak);
+    assert!(spilled > 0 && peak > 0 && peak <= 256 * 1024, "{st:?}");
+    h.eng.end_session(sid, h.now).unwrap();
+    h.run();
+    assert!(h.events.contains(&Event::SessionEnded { session: sid }));
+    let st = h.eng.stats();
+    assert_eq!((st.log_spilled_total, st.log_memory_peak), (spilled, peak));
 }
 
 /// MSRP-REPORT: when every device refuses a message, the sender gets one
