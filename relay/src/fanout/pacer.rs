@@ -12,7 +12,8 @@
 //! and no periodic refill. Time is always an argument ([`Instant`]): the pacer
 //! never reads a clock and tests drive it explicitly.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
+use std::hash::Hash;
 use std::time::{Duration, Instant};
 
 /// The largest accepted `max_per_sec`; anything above is a configuration
@@ -58,10 +59,20 @@ pub struct Pacer<Id> {
     /// Theoretical arrival time of the next event if the bucket were empty;
     /// `None` before the first event (bucket full).
     tat: Option<Instant>,
+    /// FIFO of ids, with entries cancelled in place (skipped when they
+    /// reach the front): cancelling is O(1), not a scan of the queue,
+    /// which holds thousands of legs when a burst of sessions ends.
     queue: VecDeque<Id>,
+    /// Per id, how many entries of `queue` are live.
+    live: HashMap<Id, u32>,
+    /// Per id, how many cancelled entries are still in `queue`. A
+    /// cancel kills every entry of the id queued so far, so the dead
+    /// entries of an id always come before its live ones.
+    dead: HashMap<Id, u32>,
+    live_len: usize,
 }
 
-impl<Id> Pacer<Id> {
+impl<Id: Clone + Eq + Hash> Pacer<Id> {
     /// Creates a pacer, rejecting a rate or burst of 0 and absurd values.
     pub fn new(config: PacerConfig) -> Result<Self, PacerError> {
         if config.max_per_sec == 0 || config.max_per_sec > MAX_RATE_PER_SEC {
@@ -79,6 +90,9 @@ impl<Id> Pacer<Id> {
             tolerance,
             tat: None,
             queue: VecDeque::new(),
+            live: HashMap::new(),
+            dead: HashMap::new(),
+            live_len: 0,
         })
     }
 
@@ -93,6 +107,8 @@ impl<Id> Pacer<Id> {
 
     /// Queues an id behind those already waiting (FIFO).
     pub fn offer(&mut self, id: Id) {
+        *self.live.entry(id.clone()).or_insert(0) += 1;
+        self.live_len += 1;
         self.queue.push_back(id);
     }
 
@@ -101,10 +117,10 @@ impl<Id> Pacer<Id> {
     /// Call repeatedly until it returns `None`; then arm a timer for
     /// [`next_deadline`](Self::next_deadline).
     pub fn poll(&mut self, now: Instant) -> Option<Id> {
-        if self.queue.is_empty() || !self.conforms(now) {
+        if self.live_len == 0 || !self.conforms(now) {
             return None;
         }
-        let id = self.queue.pop_front()?;
+        let id = self.pop_live()?;
         // An idle period refills the bucket up to `burst`: the arrival time
         // restarts from `now` if it fell behind.
         let base = match self.tat {
@@ -121,7 +137,7 @@ impl<Id> Pacer<Id> {
     /// nothing is queued, `Some(t)` with `t <= now` if an id can be released
     /// right away, else the instant the next token becomes available.
     pub fn next_deadline(&self, now: Instant) -> Option<Instant> {
-        if self.queue.is_empty() {
+        if self.live_len == 0 {
             return None;
         }
         let Some(tat) = self.tat else {
@@ -147,23 +163,50 @@ impl<Id> Pacer<Id> {
 
     /// Removes a queued id (e.g. its leg failed or was removed before its
     /// turn); returns whether it was queued.
-    pub fn cancel(&mut self, id: &Id) -> bool
-    where
-        Id: PartialEq,
-    {
-        let before = self.queue.len();
-        self.queue.retain(|queued| queued != id);
-        self.queue.len() != before
+    pub fn cancel(&mut self, id: &Id) -> bool {
+        let Some(n) = self.live.remove(id) else {
+            return false;
+        };
+        self.live_len -= n as usize;
+        if self.live_len == 0 {
+            self.queue.clear();
+            self.dead.clear();
+        } else {
+            *self.dead.entry(id.clone()).or_insert(0) += n;
+        }
+        true
+    }
+
+    /// The front live entry, dropping the cancelled ones before it.
+    fn pop_live(&mut self) -> Option<Id> {
+        while let Some(id) = self.queue.pop_front() {
+            if let Some(d) = self.dead.get_mut(&id) {
+                *d -= 1;
+                if *d == 0 {
+                    self.dead.remove(&id);
+                }
+                continue;
+            }
+            if let Some(l) = self.live.get_mut(&id) {
+                *l -= 1;
+                if *l == 0 {
+                    self.live.remove(&id);
+                }
+            }
+            self.live_len -= 1;
+            return Some(id);
+        }
+        None
     }
 
     /// Number of ids waiting for a token.
     pub fn len(&self) -> usize {
-        self.queue.len()
+        self.live_len
     }
 
     /// Whether no id is waiting.
     pub fn is_empty(&self) -> bool {
-        self.queue.is_empty()
+        self.live_len == 0
     }
 }
 
@@ -326,6 +369,40 @@ mod tests {
         let out = drive(&mut p, Instant::now());
         for w in out.windows(4) {
             assert!(w[3].1 - w[0].1 >= Duration::from_secs(1));
+        }
+    }
+
+    proptest::proptest! {
+        /// PF-LMM-BYE: the lazily cancelled queue releases exactly what a
+        /// plain FIFO with cancel-by-scan releases, in the same order, for
+        /// any sequence of offers, cancels (re-offers after a cancel
+        /// included) and polls.
+        #[test]
+        fn pf_lmm_bye_lazy_cancel_matches_a_plain_fifo(
+            ops in proptest::collection::vec((0u8..3, 0u32..6), 0..200)
+        ) {
+            let mut p = pacer(MAX_RATE_PER_SEC, MAX_BURST);
+            let mut model: VecDeque<u32> = VecDeque::new();
+            let t0 = Instant::now();
+            for (op, id) in ops {
+                match op {
+                    0 => {
+                        p.offer(id);
+                        model.push_back(id);
+                    }
+                    1 => {
+                        let had = model.contains(&id);
+                        model.retain(|q| *q != id);
+                        proptest::prop_assert_eq!(p.cancel(&id), had);
+                    }
+                    _ => proptest::prop_assert_eq!(p.poll(t0), model.pop_front()),
+                }
+                proptest::prop_assert_eq!(p.len(), model.len());
+            }
+            while let Some(m) = model.pop_front() {
+                proptest::prop_assert_eq!(p.poll(t0), Some(m));
+            }
+            proptest::prop_assert_eq!(p.poll(t0), None);
         }
     }
 }

@@ -30,6 +30,10 @@ use crate::msrp::{Decoder, MsrpUri, encode};
 /// much room before the sender's socket is read.
 pub const READ_SIZE: usize = 64 * 1024;
 
+/// How often [`Engine::handle_timeout`] scans legs and connections for
+/// their timeouts (leg timeout, bind timeout, report expiry).
+pub const SCAN_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
+
 #[derive(Debug)]
 struct Conn {
     decoder: Decoder,
@@ -144,6 +148,10 @@ pub struct Engine {
     outputs: VecDeque<Output>,
     dirty: HashSet<SessionId>,
     now: Instant,
+    /// When [`Engine::handle_timeout`] next scans every leg and
+    /// connection for its timeouts (every [`SCAN_EVERY`]); calls between
+    /// only move the clock (the pacer's deadlines come far more often).
+    next_scan: Instant,
     /// Content-log counters of the sessions that ended.
     counters: Counters,
     received_total: u64,
@@ -169,6 +177,7 @@ impl Engine {
             outputs: VecDeque::new(),
             dirty: HashSet::new(),
             now,
+            next_scan: now,
             received_total: 0,
             counters: Counters::default(),
         })

@@ -7,6 +7,7 @@ mod log_held;
 mod read_ahead;
 mod reconfigure;
 mod remove;
+mod scan;
 mod success_reports;
 mod tid_wrap;
 mod unconnected;
