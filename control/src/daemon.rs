@@ -340,6 +340,12 @@ fn reload(current: &Config, path: Option<&Path>, relay: &Relay, server: &Server)
             return None;
         }
     }
+    if current.log.filter != next.log.filter {
+        match crate::log_filter::apply(&next.log.filter) {
+            Ok(()) => tracing::info!(filter = %next.log.filter, "log filter changed"),
+            Err(e) => tracing::warn!(error = %e, "log filter not changed"),
+        }
+    }
     tracing::info!(
         live = ?changes.live,
         restart = ?changes.restart,

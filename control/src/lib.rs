@@ -45,6 +45,7 @@ pub mod ctl;
 pub mod daemon;
 #[cfg(test)]
 pub(crate) mod fake_plane;
+pub mod log_filter;
 pub mod metrics;
 pub mod ng;
 pub mod plane;

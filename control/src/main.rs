@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use msrp_control::config::{Config, LogFormat};
-use msrp_control::{ctl, daemon};
+use msrp_control::{ctl, daemon, log_filter};
 
 /// MSRP media relay for multi-device OMA CPM / RCS messaging.
 ///
@@ -53,21 +53,44 @@ fn load(path: Option<&PathBuf>) -> Result<Config, String> {
 }
 
 fn init_logs(log: &msrp_control::config::Log) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .or_else(|_| tracing_subscriber::EnvFilter::try_new(&log.filter))
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // RUST_LOG, when set and not empty, wins over the file (log_filter).
+    let from_env = log_filter::env_overrides()
+        .then(tracing_subscriber::EnvFilter::try_from_default_env)
+        .and_then(Result::ok);
+    let filter = from_env
+        .or_else(|| tracing_subscriber::EnvFilter::try_new(&log.filter).ok())
+        .unwrap_or_else(|| tracing_subscriber::EnvFilter::new("info"));
     let fmt = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
+    // The reload handle's type differs per format: one hook each.
+    macro_rules! hook {
+        ($builder:expr) => {{
+            let handle = $builder.reload_handle();
+            log_filter::install(Box::new(move |text: &str| {
+                let f = tracing_subscriber::EnvFilter::try_new(text)
+                    .map_err(|e| format!("{text:?}: {e}"))?;
+                handle.reload(f).map_err(|e| e.to_string())
+            }));
+        }};
+    }
     match log.format {
-        LogFormat::Text => fmt
-            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-            .init(),
-        LogFormat::Json => fmt
-            .json()
-            .with_current_span(true)
-            .with_span_list(false)
-            .init(),
+        LogFormat::Text => {
+            let b = fmt
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+                .with_filter_reloading();
+            hook!(b);
+            b.init();
+        }
+        LogFormat::Json => {
+            let b = fmt
+                .json()
+                .with_current_span(true)
+                .with_span_list(false)
+                .with_filter_reloading();
+            hook!(b);
+            b.init();
+        }
     }
 }
 

@@ -4,8 +4,9 @@
 //! Live: the session table's limits and timers (`[control]` `max-sessions`,
 //! `max-legs-per-session`, `list-limit`, `orphan-timeout-ms`,
 //! `drain-timeout-ms`), `[policy]`, `[pacing]`, `[budgets]`, `[timeouts]`,
-//! and `[msrp]` `max-device-chunk-bytes` / `max-message-bytes`. Everything
-//! else (sockets, listeners, workers, driver, uids, logging, metrics) is
+//! and `[msrp]` `max-device-chunk-bytes` / `max-message-bytes`, `[log]` `filter`
+//! (see [`crate::log_filter`]). Everything else (sockets, listeners,
+//! workers, driver, uids, log format, metrics) is
 //! bound at start and needs a restart: a reload that changes it says so
 //! and leaves it as it was.
 
@@ -26,6 +27,7 @@ const LIVE: &[&str] = &[
     "timeouts.*",
     "pacing.*",
     "policy.*",
+    "log.filter",
 ];
 
 fn is_live(key: &str) -> bool {
@@ -105,6 +107,7 @@ pub fn merged(old: &Config, new: &Config) -> Config {
     c.list_limit = n.list_limit;
     c.orphan_timeout_ms = n.orphan_timeout_ms;
     c.drain_timeout_ms = n.drain_timeout_ms;
+    m.log.filter = new.log.filter.clone();
     m
 }
 
