@@ -17,7 +17,6 @@ mod support;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::os::unix::net::UnixDatagram;
 
 use msrp_control::ng::bencode::Value;
 use nix::sys::signal::Signal;
@@ -38,28 +37,18 @@ fn offer_sdp() -> String {
     )
 }
 
-/// The next notification on the stand-in for systemd's socket.
-fn next(sock: &UnixDatagram) -> String {
-    let mut buf = [0u8; 512];
-    let n = sock.recv(&mut buf).expect("a notification within the wait");
-    String::from_utf8_lossy(&buf[..n]).into_owned()
-}
-
 /// OPS-DRAIN, PF-LMM-BYE: SIGTERM with a live ng session. See the module
 /// docs; the drain's deadline is 10 minutes here, so a relay that waited
 /// for it instead of exiting after the last session fails the exit wait.
 #[test]
 fn ops_drain_sigterm_session_goes_on_new_call_refused_exits_0_after_last_delete() {
-    let dir = tempfile::tempdir().unwrap();
-    let notify_path = dir.path().join("notify.sock");
-    let notify = UnixDatagram::bind(&notify_path).unwrap();
-    notify.set_read_timeout(Some(WAIT)).unwrap();
+    let notify = support::notify::Notify::bind();
     let mut relay = RelayProcess::start_with(
         "epoll",
         "",
         "[ng]\nlisten-udp = \"127.0.0.1:0\"\n\n[timeouts]\nshutdown-drain-ms = 600000\n",
         Some("info"),
-        &[("NOTIFY_SOCKET", notify_path.to_str().unwrap())],
+        &[notify.env()],
     );
     let mut stderr = relay.take_stderr().unwrap();
     let log = std::thread::spawn(move || {
@@ -67,7 +56,7 @@ fn ops_drain_sigterm_session_goes_on_new_call_refused_exits_0_after_last_delete(
         stderr.read_to_string(&mut s).unwrap();
         s
     });
-    assert!(next(&notify).contains("READY=1"));
+    assert!(notify.next().contains("READY=1"));
     let msrp: SocketAddr = relay.msrp.parse().unwrap();
     let events = EventLog::subscribe(&relay.socket, |_| Json::Null);
     let mut ng = NgUdp::new(&relay.ready_word("ng-udp").unwrap());
@@ -99,7 +88,7 @@ fn ops_drain_sigterm_session_goes_on_new_call_refused_exits_0_after_last_delete(
 
     relay.signal(Signal::SIGTERM);
     // Sent once the drain is in force (new calls refused from here on).
-    assert!(next(&notify).contains("STOPPING=1"));
+    assert!(notify.next().contains("STOPPING=1"));
 
     // The live session goes on: a file sent after the signal, whole.
     let body: Vec<u8> = (0..200_000).map(|i| (i * 13 % 251) as u8).collect();

@@ -14,14 +14,14 @@
 mod support;
 
 use std::net::SocketAddr;
-use std::os::unix::net::UnixDatagram;
 
+use support::RelayProcess;
 use support::kamailio::Kamailio;
 use support::msrp_peer::sha256_hex;
+use support::notify::Notify;
 use support::sdp;
 use support::sip::Ua;
 use support::sipcall::{Call, bye, call, devices};
-use support::{RelayProcess, WAIT};
 
 const CHUNK: usize = 8 * 1024;
 const CALLS: usize = 30;
@@ -30,48 +30,28 @@ struct Relay {
     process: Option<RelayProcess>,
     msrp: SocketAddr,
     ng: String,
-    notify: UnixDatagram,
-    _dir: tempfile::TempDir,
+    notify: Notify,
 }
 
 /// A relay with its ng UDP listener and a systemd notify socket of our
 /// own, so that the test knows when a SIGTERM has turned into a drain.
 fn relay() -> Relay {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("notify");
-    let notify = UnixDatagram::bind(&path).unwrap();
-    notify.set_read_timeout(Some(WAIT)).unwrap();
+    let notify = Notify::bind();
     let p = RelayProcess::start_with(
         "epoll",
         "",
         "[ng]\nlisten-udp = \"127.0.0.1:0\"\n",
         None,
-        &[("NOTIFY_SOCKET", path.to_str().unwrap())],
+        &[notify.env()],
     );
     let r = Relay {
         msrp: p.msrp.parse().unwrap(),
         ng: p.ready_word("ng-udp").expect("ng-udp in the ready line"),
         process: Some(p),
         notify,
-        _dir: dir,
     };
-    r.expect_notify("READY=1");
+    r.notify.expect("READY=1");
     r
-}
-
-impl Relay {
-    fn expect_notify(&self, what: &str) {
-        let mut buf = [0u8; 512];
-        loop {
-            let n = self
-                .notify
-                .recv(&mut buf)
-                .unwrap_or_else(|e| panic!("no {what}: {e}"));
-            if String::from_utf8_lossy(&buf[..n]).contains(what) {
-                return;
-            }
-        }
-    }
 }
 
 fn body(seed: usize, len: usize) -> Vec<u8> {
@@ -158,7 +138,7 @@ fn kamailio_three_relays_spread_by_call_id_sigterm_drains_without_loss() {
     send(&live, &live_body, 0, len / 2);
     let stopped = relays[victim].process.take().unwrap();
     stopped.signal(nix::sys::signal::Signal::SIGTERM);
-    relays[victim].expect_notify("STOPPING=1");
+    relays[victim].notify.expect("STOPPING=1");
 
     // 3. New calls while it drains: none lands on it, all complete.
     let mut after = [0usize; 3];

@@ -9,19 +9,12 @@
 mod support;
 
 use std::io::Read;
-use std::os::unix::net::UnixDatagram;
 
 use nix::sys::signal::Signal;
 use serde_json::{Value, json};
-use support::{Control, EventLog, RelayProcess, WAIT};
+use support::{Control, EventLog, RelayProcess};
 
-const SDP: &str = "v=0\r\no=alice 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=message 7654 TCP/MSRP *\r\na=sendonly\r\na=accept-types:message/cpim\r\na=setup:actpass\r\na=path:msrp://127.0.0.1:7654/s;tcp\r\n";
-
-fn next(sock: &UnixDatagram) -> String {
-    let mut buf = [0u8; 512];
-    let n = sock.recv(&mut buf).expect("a notification within the wait");
-    String::from_utf8_lossy(&buf[..n]).into_owned()
-}
+use support::sdp::CHAT_OFFER as SDP;
 
 /// A session set up and deleted; returns once it ended.
 fn session(fe: &mut Control, events: &EventLog, call: &str, ended: usize) {
@@ -34,20 +27,14 @@ fn session(fe: &mut Control, events: &EventLog, call: &str, ended: usize) {
 
 #[test]
 fn ops_log_filter_changes_live_on_sighup() {
-    let dir = tempfile::tempdir().unwrap();
-    let notify_path = dir.path().join("notify.sock");
-    let sock = UnixDatagram::bind(&notify_path).unwrap();
-    sock.set_read_timeout(Some(WAIT)).unwrap();
+    let sock = support::notify::Notify::bind();
     // RUST_LOG empty: the file's filter decides.
     let mut relay = RelayProcess::start_with(
         "epoll",
         "",
         "[log]\nfilter = \"warn\"\n",
         Some("warn"),
-        &[
-            ("NOTIFY_SOCKET", notify_path.to_str().unwrap()),
-            ("RUST_LOG", ""),
-        ],
+        &[sock.env(), ("RUST_LOG", "")],
     );
     let mut stderr = relay.take_stderr().unwrap();
     let reader = std::thread::spawn(move || {
@@ -55,7 +42,7 @@ fn ops_log_filter_changes_live_on_sighup() {
         stderr.read_to_string(&mut s).unwrap();
         s
     });
-    assert!(next(&sock).contains("READY=1"));
+    assert!(sock.next().contains("READY=1"));
     let events = EventLog::subscribe(&relay.socket, |_| Value::Null);
     let mut fe = Control::connect(&relay.socket);
     session(&mut fe, &events, "quiet-call", 1);
@@ -68,8 +55,8 @@ fn ops_log_filter_changes_live_on_sighup() {
     )
     .unwrap();
     relay.signal(Signal::SIGHUP);
-    assert!(next(&sock).contains("RELOADING=1"));
-    assert!(next(&sock).contains("READY=1"));
+    assert!(sock.next().contains("RELOADING=1"));
+    assert!(sock.next().contains("READY=1"));
     session(&mut fe, &events, "loud-call", 2);
 
     assert!(relay.terminate().success());

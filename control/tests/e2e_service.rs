@@ -11,19 +11,12 @@
 mod support;
 
 use std::io::Read;
-use std::os::unix::net::UnixDatagram;
 
 use nix::sys::signal::Signal;
 use serde_json::json;
-use support::{Control, RelayProcess, WAIT};
+use support::{Control, RelayProcess};
 
-const SDP: &str = "v=0\r\no=alice 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=message 7654 TCP/MSRP *\r\na=sendonly\r\na=accept-types:message/cpim\r\na=setup:actpass\r\na=path:msrp://127.0.0.1:7654/s;tcp\r\n";
-
-fn next(sock: &UnixDatagram) -> String {
-    let mut buf = [0u8; 512];
-    let n = sock.recv(&mut buf).expect("a notification within the wait");
-    String::from_utf8_lossy(&buf[..n]).into_owned()
-}
+use support::sdp::CHAT_OFFER as SDP;
 
 fn offer(fe: &mut Control, call: &str) -> serde_json::Value {
     fe.call(json!({"command": "offer", "call-id": call, "from-tag": "f", "via-branch": "b", "kind": "chat", "sdp": SDP}))
@@ -31,24 +24,15 @@ fn offer(fe: &mut Control, call: &str) -> serde_json::Value {
 
 #[test]
 fn ops_service_sd_notify_and_sighup_reload_apply_live_keys() {
-    let dir = tempfile::tempdir().unwrap();
-    let notify_path = dir.path().join("notify.sock");
-    let sock = UnixDatagram::bind(&notify_path).unwrap();
-    sock.set_read_timeout(Some(WAIT)).unwrap();
-    let mut relay = RelayProcess::start_with(
-        "epoll",
-        "",
-        "",
-        Some("info"),
-        &[("NOTIFY_SOCKET", notify_path.to_str().unwrap())],
-    );
+    let sock = support::notify::Notify::bind();
+    let mut relay = RelayProcess::start_with("epoll", "", "", Some("info"), &[sock.env()]);
     let mut stderr = relay.take_stderr().unwrap();
     let reader = std::thread::spawn(move || {
         let mut s = String::new();
         stderr.read_to_string(&mut s).unwrap();
         s
     });
-    assert!(next(&sock).contains("READY=1"));
+    assert!(sock.next().contains("READY=1"));
     let mut fe = Control::connect(&relay.socket);
     assert_eq!(offer(&mut fe, "one")["result"], "ok");
 
@@ -61,8 +45,8 @@ fn ops_service_sd_notify_and_sighup_reload_apply_live_keys() {
         + "\n[pacing]\nbye-per-sec = 7\n";
     std::fs::write(&path, edited).unwrap();
     relay.signal(Signal::SIGHUP);
-    assert!(next(&sock).contains("RELOADING=1"));
-    assert!(next(&sock).contains("READY=1"));
+    assert!(sock.next().contains("RELOADING=1"));
+    assert!(sock.next().contains("READY=1"));
     let r = offer(&mut fe, "two");
     assert_eq!(
         r["result"], "error",
@@ -73,13 +57,13 @@ fn ops_service_sd_notify_and_sighup_reload_apply_live_keys() {
     // A broken file: refused, the running configuration stays.
     std::fs::write(&path, "[control\nmax-sessions = ").unwrap();
     relay.signal(Signal::SIGHUP);
-    assert!(next(&sock).contains("RELOADING=1"));
-    assert!(next(&sock).contains("READY=1"));
+    assert!(sock.next().contains("RELOADING=1"));
+    assert!(sock.next().contains("READY=1"));
     assert_eq!(offer(&mut fe, "three")["result"], "error");
     fe.ok(json!({"command": "delete", "call-id": "one", "from-tag": "f"}));
 
     relay.signal(Signal::SIGTERM);
-    assert!(next(&sock).contains("STOPPING=1"));
+    assert!(sock.next().contains("STOPPING=1"));
     assert!(relay.terminate_wait().success());
     let log = reader.join().unwrap();
     let reloaded = log

@@ -7,6 +7,7 @@
 pub mod kamailio;
 pub mod msrp_peer;
 pub mod ng;
+pub mod notify;
 pub mod sdp;
 pub mod sip;
 pub mod sipcall;

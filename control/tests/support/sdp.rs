@@ -23,3 +23,6 @@ pub fn path_of(sdp: &str) -> String {
         .unwrap_or_else(|| panic!("no a=path in {sdp}"))
         .to_owned()
 }
+
+/// A chat offer (`message/cpim`, `a=setup:actpass`) of the service tests.
+pub const CHAT_OFFER: &str = "v=0\r\no=alice 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=message 7654 TCP/MSRP *\r\na=sendonly\r\na=accept-types:message/cpim\r\na=setup:actpass\r\na=path:msrp://127.0.0.1:7654/s;tcp\r\n";
