@@ -15,12 +15,13 @@
 
 mod support;
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io::Read;
+use std::net::SocketAddr;
 
 use msrp_control::ng::bencode::Value;
 use nix::sys::signal::Signal;
 use serde_json::{Value as Json, json};
+use support::metrics::metric;
 use support::msrp_peer::MsrpPeer;
 use support::ng::{NgUdp, req, s};
 use support::sdp::{answer as answer_sdp, path_of};
@@ -160,21 +161,6 @@ fn ops_drain_sigterm_session_goes_on_new_call_refused_exits_0_after_last_delete(
         .unwrap_or_else(|| panic!("no drain end line in:\n{log}"));
     assert!(end.contains("ended=1") && end.contains("cut=0"), "{end}");
     assert!(!log.contains("drain deadline"), "{log}");
-}
-
-/// The value of the sample `name` in a scrape of the metrics endpoint.
-fn metric(addr: &str, name: &str) -> f64 {
-    let mut c = TcpStream::connect(addr).unwrap();
-    c.set_read_timeout(Some(WAIT)).unwrap();
-    c.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .unwrap();
-    let mut text = String::new();
-    c.read_to_string(&mut text).unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
-        .unwrap_or_else(|| panic!("no sample {name} in:\n{text}"))
-        .parse()
-        .unwrap()
 }
 
 /// OPS-DRAIN, OPS-METRICS: the JSON `drain` command enters (a new call's

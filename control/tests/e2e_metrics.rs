@@ -9,10 +9,10 @@
 
 mod support;
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 
 use serde_json::json;
+use support::metrics::{http, sample};
 use support::msrp_peer::MsrpPeer;
 use support::sdp::{answer as answer_sdp, path_of};
 use support::{Control, RelayProcess, WAIT};
@@ -22,26 +22,6 @@ fn offer_sdp() -> String {
 }
 
 const CHUNK: usize = 16 * 1024;
-
-/// One HTTP exchange: the status line and the body.
-fn http(addr: &str, request: &[u8]) -> (String, String) {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(WAIT)).unwrap();
-    s.write_all(request).unwrap();
-    let mut text = String::new();
-    s.read_to_string(&mut text).unwrap();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap();
-    (head.lines().next().unwrap().to_owned(), body.to_owned())
-}
-
-/// The value of the sample `name` (with its labels, exactly as printed).
-fn sample(text: &str, name: &str) -> f64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
-        .unwrap_or_else(|| panic!("no sample {name} in:\n{text}"))
-        .parse()
-        .unwrap()
-}
 
 #[test]
 fn ops_metrics_scrape_shows_the_session_commands_bytes_and_statuses() {

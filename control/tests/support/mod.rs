@@ -5,6 +5,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod kamailio;
+pub mod metrics;
 pub mod msrp_peer;
 pub mod ng;
 pub mod notify;
