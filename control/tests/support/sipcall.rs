@@ -74,7 +74,16 @@ pub fn call(
         peer.bind();
         devices.push(peer);
     }
-    let dialogs = alice.collect_answers(&call_id, &from, devs.len());
+    // Kamailio forwards the 200 OKs from several processes, in either
+    // order: dialogs[i] is made the dialog of devs[i] (its Contact). Each
+    // device's bind above waited for the relay to take its answer, so the
+    // relay saw devs[0]'s first: dialogs[0] is the first accept's.
+    let mut dialogs = alice.collect_answers(&call_id, &from, devs.len());
+    dialogs.sort_by_key(|d| {
+        devs.iter()
+            .position(|u| d.target == format!("sip:{}@{}", u.user, u.addr))
+            .unwrap_or_else(|| panic!("{}: the Contact of none of the devices", d.target))
+    });
     let toward_sender = sdp::path_of(&dialogs[0].sdp);
     for d in &dialogs {
         assert_eq!(
