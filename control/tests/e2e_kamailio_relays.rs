@@ -82,6 +82,24 @@ fn hang_up(alice: &mut Ua, devs: &mut [Ua], c: &Call) {
     }
 }
 
+/// One call `id` from set-up to BYE with a `len`-byte file (`seed`):
+/// the relay it landed on and the bytes verified on the devices.
+fn whole_call(
+    msrp: &[SocketAddr],
+    alice: &mut Ua,
+    devs: &mut [Ua],
+    id: &str,
+    seed: usize,
+    len: usize,
+) -> (usize, usize) {
+    let c = call(msrp, Some(id), alice, devs, &offer(seed), sdp::answer);
+    let b = body(seed, len);
+    send(&c, &b, 0, len);
+    let verified = verify(&c, &b);
+    hang_up(alice, devs, &c);
+    (c.relay, verified)
+}
+
 fn offer(i: usize) -> String {
     sdp::offer(
         &format!("msrp://127.0.0.1:7654/r3x{i}x{};tcp", std::process::id()),
@@ -105,19 +123,9 @@ fn kamailio_three_relays_spread_by_call_id_sigterm_drains_without_loss() {
     //    picked for its Call-ID, each byte-exact on both devices.
     for i in 0..CALLS {
         let id = format!("spread-{i}@alice.example");
-        let c = call(
-            &msrp,
-            Some(&id),
-            &mut alice,
-            &mut devs,
-            &offer(i),
-            sdp::answer,
-        );
-        let b = body(i, len);
-        send(&c, &b, 0, len);
-        verified += verify(&c, &b);
-        hang_up(&mut alice, &mut devs, &c);
-        per_relay[c.relay] += 1;
+        let (relay, bytes) = whole_call(&msrp, &mut alice, &mut devs, &id, i, len);
+        verified += bytes;
+        per_relay[relay] += 1;
     }
     assert!(
         per_relay.iter().all(|&n| n > 0),
@@ -144,20 +152,10 @@ fn kamailio_three_relays_spread_by_call_id_sigterm_drains_without_loss() {
     let mut after = [0usize; 3];
     for i in 0..CALLS / 2 {
         let id = format!("during-drain-{i}@alice.example");
-        let c = call(
-            &msrp,
-            Some(&id),
-            &mut alice,
-            &mut devs,
-            &offer(100 + i),
-            sdp::answer,
-        );
-        assert_ne!(c.relay, victim, "{id}: a new call on the draining relay");
-        let b = body(100 + i, len);
-        send(&c, &b, 0, len);
-        verified += verify(&c, &b);
-        hang_up(&mut alice, &mut devs, &c);
-        after[c.relay] += 1;
+        let (relay, bytes) = whole_call(&msrp, &mut alice, &mut devs, &id, 100 + i, len);
+        assert_ne!(relay, victim, "{id}: a new call on the draining relay");
+        verified += bytes;
+        after[relay] += 1;
     }
 
     assert!(
