@@ -53,12 +53,15 @@ impl Bench {
             ..EngineConfig::default()
         };
         let mut eng = Engine::new(cfg, MemoryBudget::new(1 << 30), now).unwrap();
-        let (sid, up) = eng.create_session(
-            LegParams {
-                label: "sender".into(),
-            },
-            now,
-        );
+        let (sid, up) = eng
+            .create_session(
+                LegParams {
+                    label: "sender".into(),
+                    ..LegParams::default()
+                },
+                now,
+            )
+            .unwrap();
         let sender_uri = "msrp://198.51.100.23:39012/jshA7weztas;tcp".to_string();
         bind(&mut eng, ConnId(0), up, &sender_uri, now);
         let relay_up = eng.local_uri(up).unwrap();
@@ -69,6 +72,7 @@ impl Bench {
                     sid,
                     LegParams {
                         label: format!("d{i}"),
+                        ..LegParams::default()
                     },
                     now,
                 )

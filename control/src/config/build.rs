@@ -138,6 +138,7 @@ impl Config {
                 send_zc_min: nonzero(self.msrp.send_zc_min_bytes),
                 ..UringConfig::default()
             },
+            tls: None,
         })
     }
 

@@ -3,7 +3,7 @@
 //! the URIs themselves. Minted by the engine, or ahead of it by a control
 //! handle that wants no round trip to the worker.
 
-use super::types::EngineConfig;
+use super::types::{EngineConfig, EngineError, Transport};
 
 /// Digits and letters, for transaction-id prefixes and Message-IDs.
 pub(crate) const ALNUM: &[u8; 62] =
@@ -40,15 +40,20 @@ pub fn mint_session_id(worker: u8) -> String {
     sid
 }
 
-/// The relay's URI for a leg whose session-id is `sid`.
-pub fn local_uri(cfg: &EngineConfig, sid: &str) -> String {
-    format!(
-        "{}://{}:{}/{};tcp",
-        if cfg.secure { "msrps" } else { "msrp" },
-        cfg.host,
-        cfg.port,
-        sid
-    )
+/// The relay's URI for a leg whose session-id is `sid`: `msrp:` on the
+/// plain port (`msrps:` there when TLS is terminated in front,
+/// [`EngineConfig::secure`]), `msrps:` on the TLS port for a
+/// [`Transport::Tls`] leg; [`EngineError::NoTls`] without a TLS port.
+pub fn local_uri(
+    cfg: &EngineConfig,
+    sid: &str,
+    transport: Transport,
+) -> Result<String, EngineError> {
+    let (scheme, port) = match transport {
+        Transport::Tcp => (if cfg.secure { "msrps" } else { "msrp" }, cfg.port),
+        Transport::Tls => ("msrps", cfg.tls_port.ok_or(EngineError::NoTls)?),
+    };
+    Ok(format!("{scheme}://{}:{port}/{sid};tcp", cfg.host))
 }
 
 /// A leg's transaction-id prefix, taken from its session-id's random part
@@ -75,8 +80,25 @@ mod tests {
         assert!(a.starts_with("2a") && b.starts_with("2a"));
         assert_ne!(a, b);
         assert_eq!(crate::fanout::Engine::worker_of(a.as_bytes()), Some(0x2a));
-        let uri = local_uri(&EngineConfig::default(), &a);
+        let uri = local_uri(&EngineConfig::default(), &a, Transport::Tcp).unwrap();
         assert!(crate::msrp::MsrpUri::parse(uri.into()).is_ok());
         assert!(crate::msrp::header::is_ident(&tid_prefix(&a)));
+    }
+
+    #[test]
+    fn tls_legs_get_msrps_uris_on_the_tls_port_or_an_error() {
+        let mut cfg = EngineConfig::default();
+        assert_eq!(
+            local_uri(&cfg, "ab", Transport::Tls),
+            Err(EngineError::NoTls)
+        );
+        cfg.tls_port = Some(2856);
+        let u = local_uri(&cfg, "ab", Transport::Tls).unwrap();
+        assert_eq!(u, "msrps://127.0.0.1:2856/ab;tcp");
+        assert!(crate::msrp::MsrpUri::parse(u.into()).unwrap().is_secure());
+        assert_eq!(
+            local_uri(&cfg, "ab", Transport::Tcp).unwrap(),
+            "msrp://127.0.0.1:2855/ab;tcp"
+        );
     }
 }

@@ -10,7 +10,7 @@ use bytes::{Bytes, BytesMut};
 
 use super::stream::Cursor;
 use super::tid::{self, StartTemplate, Tid};
-use super::types::{ConnId, FailReason, Setup};
+use super::types::{ConnId, FailReason, Setup, Transport};
 use crate::msrp::{MsrpUri, RequestHead};
 
 /// Where a leg stands.
@@ -124,6 +124,8 @@ pub(crate) struct LegCold {
     /// `peer_path` as one header value.
     pub(crate) to_path: Bytes,
     pub(crate) setup: Setup,
+    /// Plain TCP or TLS (what its connection must be).
+    pub(crate) transport: Transport,
 }
 
 impl Leg {
@@ -132,6 +134,7 @@ impl Leg {
         local_uri: Bytes,
         local_sid: Bytes,
         tid_prefix: [u8; 4],
+        transport: Transport,
         now: Instant,
     ) -> Leg {
         Leg {
@@ -159,6 +162,7 @@ impl Leg {
                 peer_path: Vec::new(),
                 to_path: Bytes::new(),
                 setup: Setup::Passive,
+                transport,
             }),
         }
     }
@@ -241,6 +245,7 @@ mod tests {
             Bytes::new(),
             Bytes::new(),
             *b"Qx7a",
+            Transport::Tcp,
             Instant::now(),
         )
     }

@@ -52,11 +52,27 @@ pub enum Setup {
     Active(SocketAddr),
 }
 
+/// How a leg's peer reaches the relay, or the relay its peer: plain TCP
+/// (`TCP/MSRP`, `msrp:` URIs) or TLS (`TCP/TLS/MSRP`, `msrps:` URIs,
+/// RFC 4975 §14.1) on the relay's TLS port.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum Transport {
+    /// Plain TCP.
+    #[default]
+    Tcp,
+    /// TLS, terminated by the relay's driver.
+    Tls,
+}
+
 /// What the engine is told about a leg when it is created.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct LegParams {
     /// A label for logs and events (the front end's via-branch, say).
     pub label: String,
+    /// Plain TCP or TLS: the scheme and port of the relay's URI on this
+    /// leg, and what its connection must be (a TLS leg is not bound over
+    /// plain TCP).
+    pub transport: Transport,
 }
 
 /// What the engine is told when a leg's peer answered: its MSRP path (the
@@ -82,8 +98,13 @@ pub struct EngineConfig {
     pub host: String,
     /// Port of the relay's own MSRP URIs.
     pub port: u16,
-    /// Use `msrps` URIs (TLS terminated in front of the relay).
+    /// Use `msrps` URIs on plain-TCP legs too (TLS terminated in front of
+    /// the relay, which then sees plain TCP).
     pub secure: bool,
+    /// Port of the relay's own TLS listener: the port of its `msrps:` URIs
+    /// on [`Transport::Tls`] legs. `None`: no TLS listener (such a leg
+    /// cannot be created).
+    pub tls_port: Option<u16>,
     /// Decoder bounds for every connection.
     pub limits: Limits,
     /// Per-session content log budgets.
@@ -136,6 +157,7 @@ impl Default for EngineConfig {
             host: "127.0.0.1".into(),
             port: 2855,
             secure: false,
+            tls_port: None,
             limits: Limits::default(),
             log: LogConfig {
                 memory_limit: 64 << 20,
@@ -276,6 +298,10 @@ pub enum Output {
         leg: LegId,
         /// Where to.
         addr: SocketAddr,
+        /// `Some`: run TLS over it as the client, verifying the peer's
+        /// certificate against this name (the host of the peer's `msrps:`
+        /// URI, RFC 4975 §14.2).
+        tls: Option<String>,
     },
     /// Close the connection (after writing what is queued, if `flush`).
     Close {
@@ -325,4 +351,7 @@ pub enum EngineError {
     /// A configuration the engine cannot take.
     #[error("configuration refused: {0}")]
     Config(String),
+    /// A TLS leg was asked for, but the relay has no TLS listener.
+    #[error("TLS leg refused: the relay has no TLS listener ([tls] listen)")]
+    NoTls,
 }

@@ -12,7 +12,7 @@ use bytes::Bytes;
 
 use crate::fanout::{
     Answer, Engine, EngineConfig, EngineError, EngineStats, Event, LegId, LegInfo, LegParams,
-    SessionId,
+    SessionId, Transport,
 };
 
 /// A control-plane call, executed on the worker that owns the session.
@@ -23,6 +23,7 @@ pub(crate) enum Control {
         id: SessionId,
         label: String,
         sid: String,
+        transport: Transport,
     },
     AddLeg {
         session: SessionId,
@@ -34,6 +35,7 @@ pub(crate) enum Control {
         index: u32,
         label: String,
         sid: String,
+        transport: Transport,
     },
     Answer {
         leg: LegId,
@@ -71,7 +73,13 @@ pub(crate) enum Command {
     Control(Control, Option<SyncSender<Reply>>),
     /// A connection accepted by another worker whose first request names a
     /// session of this one, with the bytes read from it so far.
-    Handover { stream: TcpStream, data: Vec<Bytes> },
+    Handover {
+        stream: TcpStream,
+        data: Vec<Bytes>,
+        /// The connection's TLS state (its handshake is done or under
+        /// way); `data` is plaintext.
+        tls: Option<Box<crate::io::tls::TlsConn>>,
+    },
     /// Stop accepting, end every session, drain until `deadline`, exit.
     Shutdown { deadline: Instant },
 }
@@ -111,12 +119,17 @@ pub(crate) fn execute(
     now: Instant,
 ) -> Reply {
     let result = match control {
-        Control::CreateSessionAs { id, label, sid } => {
+        Control::CreateSessionAs {
+            id,
+            label,
+            sid,
+            transport,
+        } => {
             if closing {
                 return Reply::Error(EngineError::Ending);
             }
             engine
-                .create_session_as(id, LegParams { label }, sid, now)
+                .create_session_as(id, LegParams { label, transport }, sid, now)
                 .map(|leg| {
                     sessions.insert(id);
                     tracing::info!(session = id.0, "session created");
@@ -128,11 +141,19 @@ pub(crate) fn execute(
             index,
             label,
             sid,
+            transport,
         } => engine
-            .add_leg_as(session, index, LegParams { label }, sid, now)
+            .add_leg_as(session, index, LegParams { label, transport }, sid, now)
             .map(|leg| Reply::Leg(leg, String::new())),
         Control::AddLeg { session, label } => engine
-            .add_leg(session, LegParams { label }, now)
+            .add_leg(
+                session,
+                LegParams {
+                    label,
+                    transport: Transport::Tcp,
+                },
+                now,
+            )
             .and_then(|leg| leg_reply(engine, leg)),
         Control::Answer { leg, answer } => engine.answer(leg, answer, now).map(|()| Reply::Done),
         Control::RemoveLeg { leg } => engine.remove_leg(leg, now).map(|()| Reply::Done),

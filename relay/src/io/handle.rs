@@ -21,7 +21,7 @@ use super::error::{IoError, RelayError};
 use super::select::{Driver, IoMode, UringConfig};
 use crate::fanout::ids::{local_uri, mint_session_id};
 use crate::fanout::{
-    Answer, EngineConfig, EngineError, EngineStats, Event, LegId, LegInfo, SessionId,
+    Answer, EngineConfig, EngineError, EngineStats, Event, LegId, LegInfo, SessionId, Transport,
 };
 use crate::msrp::MsrpUri;
 
@@ -46,6 +46,8 @@ pub struct RelayConfig {
     pub io: IoMode,
     /// Settings of the io_uring driver.
     pub uring: UringConfig,
+    /// The TLS listener (`msrps:` legs); `None`: plain TCP only.
+    pub tls: Option<super::tls::TlsListen>,
 }
 
 impl Default for RelayConfig {
@@ -59,6 +61,7 @@ impl Default for RelayConfig {
             rcvbuf: None,
             io: IoMode::Auto,
             uring: UringConfig::default(),
+            tls: None,
         }
     }
 }
@@ -70,6 +73,7 @@ pub struct Relay {
     handle: RelayHandle,
     threads: Vec<JoinHandle<()>>,
     local_addr: SocketAddr,
+    tls_addr: Option<SocketAddr>,
     events: Receiver<Event>,
     driver: Driver,
     counters: Vec<Arc<Counters>>,
@@ -90,6 +94,7 @@ impl Relay {
                         if cfg.listen.port() == 0 {
                             e.port = started.local_addr.port();
                         }
+                        e.tls_port = started.tls_addr.map(|a| a.port());
                         e
                     },
                 }),
@@ -99,6 +104,7 @@ impl Relay {
             },
             threads: started.threads,
             local_addr: started.local_addr,
+            tls_addr: started.tls_addr,
             events,
             driver,
             counters: started.counters,
@@ -132,6 +138,11 @@ impl Relay {
     /// The address the listeners are bound to.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The address the TLS listeners are bound to, if TLS is configured.
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.tls_addr
     }
 
     /// Every worker's engine events, in the order each worker raised them.
@@ -225,22 +236,45 @@ impl RelayHandle {
     }
 
     /// Creates a session on the next worker (round-robin) with its upstream
-    /// leg; returns that leg and the relay's URI on it (for the SDP
-    /// `a=path` toward the sender). The session is `leg.session`.
+    /// leg over plain TCP; see [`RelayHandle::create_session_on`].
+    pub fn create_session(&self, upstream_label: &str) -> Result<(LegId, String), RelayError> {
+        self.create_session_on(upstream_label, Transport::Tcp)
+    }
+
+    /// Creates a session on the next worker (round-robin) with its upstream
+    /// leg over `transport`; returns that leg and the relay's URI on it
+    /// (for the SDP `a=path` toward the sender: `msrps:` on the TLS port
+    /// for [`Transport::Tls`]). The session is `leg.session`.
     ///
     /// No round trip: the handle mints the session's identities (its id,
     /// and the session-id of the relay's URI, [`mint_session_id`]) and
     /// posts the command to the worker, which processes its commands in
     /// order.
-    pub fn create_session(&self, upstream_label: &str) -> Result<(LegId, String), RelayError> {
+    pub fn create_session_on(
+        &self,
+        upstream_label: &str,
+        transport: Transport,
+    ) -> Result<(LegId, String), RelayError> {
         let n = self.workers.len().max(1);
+        // Checked before a worker or a session number is taken.
+        if transport == Transport::Tls && self.mint.uris.tls_port.is_none() {
+            return Err(RelayError::Engine(EngineError::NoTls));
+        }
         let w = self.next.fetch_add(1, Ordering::Relaxed) % n;
         let seq = self.mint.sessions[w].fetch_add(1, Ordering::Relaxed);
         let id = SessionId(((w as u64) << 56) | (1 << 40) | seq);
         let sid = mint_session_id(w as u8);
-        let uri = local_uri(&self.mint.uris, &sid);
+        let uri = local_uri(&self.mint.uris, &sid, transport).map_err(RelayError::Engine)?;
         let label = upstream_label.to_owned();
-        self.post(id, Control::CreateSessionAs { id, label, sid })?;
+        self.post(
+            id,
+            Control::CreateSessionAs {
+                id,
+                label,
+                sid,
+                transport,
+            },
+        )?;
         Ok((
             LegId {
                 session: id,
@@ -250,17 +284,29 @@ impl RelayHandle {
         ))
     }
 
-    /// Adds device leg number `index` (1, 2, … in the order the caller
-    /// creates them; the caller numbers its legs) without a round trip, and
-    /// returns it with the relay's URI on it.
+    /// Adds device leg number `index` over plain TCP; see
+    /// [`RelayHandle::add_leg_at_on`].
     pub fn add_leg_at(
         &self,
         session: SessionId,
         index: u32,
         label: &str,
     ) -> Result<(LegId, String), RelayError> {
+        self.add_leg_at_on(session, index, label, Transport::Tcp)
+    }
+
+    /// Adds device leg number `index` (1, 2, … in the order the caller
+    /// creates them; the caller numbers its legs) over `transport` without
+    /// a round trip, and returns it with the relay's URI on it.
+    pub fn add_leg_at_on(
+        &self,
+        session: SessionId,
+        index: u32,
+        label: &str,
+        transport: Transport,
+    ) -> Result<(LegId, String), RelayError> {
         let sid = mint_session_id(session.worker());
-        let uri = local_uri(&self.mint.uris, &sid);
+        let uri = local_uri(&self.mint.uris, &sid, transport).map_err(RelayError::Engine)?;
         let label = label.to_owned();
         self.post(
             session,
@@ -269,6 +315,7 @@ impl RelayHandle {
                 index,
                 label,
                 sid,
+                transport,
             },
         )?;
         Ok((LegId { session, index }, uri))

@@ -9,6 +9,8 @@
 //!   buffer rings, multishot receives); the only place with `unsafe`.
 //! - [`epoll`]: the portable driver on `mio` (epoll on Linux), the
 //!   fallback where io_uring is refused ([`IoMode::Auto`]).
+//! - [`tls`]: MSRP over TLS on both drivers (rustls between the socket
+//!   and the engine).
 //! - [`Relay`] / [`RelayHandle`]: the library API the control plane and
 //!   the tests use; it is the same whatever driver runs underneath.
 //!
@@ -24,10 +26,12 @@ mod error;
 mod handle;
 mod select;
 mod setup;
+pub mod tls;
 pub mod uring;
 
 pub use counters::{CounterProbe, DriverCounters};
 pub use error::{IoError, RelayError};
 pub use handle::{Relay, RelayConfig, RelayHandle};
 pub use select::{Driver, IoMode, UringConfig};
+pub use tls::{TlsContext, TlsError, TlsFiles, TlsListen};
 pub use uring::Unavailable;

@@ -14,6 +14,7 @@ use super::command::{Command, WorkerLink};
 use super::counters::Counters;
 use super::error::IoError;
 use super::handle::RelayConfig;
+use super::tls::TlsContext;
 use crate::fanout::{ConnId, Engine, MemoryBudget};
 
 /// Receives of one connection handed to the engine per loop turn, before
@@ -26,6 +27,7 @@ pub(crate) struct Started {
     pub(crate) links: Vec<WorkerLink>,
     pub(crate) threads: Vec<JoinHandle<()>>,
     pub(crate) local_addr: SocketAddr,
+    pub(crate) tls_addr: Option<SocketAddr>,
     pub(crate) counters: Vec<Arc<Counters>>,
 }
 
@@ -34,7 +36,23 @@ pub(crate) struct Started {
 pub(crate) struct Seed {
     pub(crate) index: usize,
     pub(crate) listener: TcpListener,
+    /// The TLS listener and context, when TLS is configured.
+    pub(crate) tls: Option<TlsSeed>,
     pub(crate) engine: Engine,
+}
+
+/// A worker's TLS listener and the shared context.
+#[derive(Debug)]
+pub(crate) struct TlsSeed {
+    pub(crate) listener: TcpListener,
+    pub(crate) context: TlsContext,
+}
+
+/// Where the listeners are bound.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Bound {
+    pub(crate) local_addr: SocketAddr,
+    pub(crate) tls_addr: Option<SocketAddr>,
 }
 
 /// The number of workers `cfg` asks for (`0`: one per core), at most 256.
@@ -51,36 +69,67 @@ pub(crate) fn worker_count(cfg: &RelayConfig) -> Result<usize, IoError> {
     Ok(workers)
 }
 
-/// Binds the listeners (the first one picks the port when `listen` has
-/// port 0, the others join it with `SO_REUSEPORT`) and builds the engines.
-pub(crate) fn seeds(cfg: &RelayConfig) -> Result<(Vec<Seed>, SocketAddr), IoError> {
-    let workers = worker_count(cfg)?;
-    let first = listen(cfg.listen)?;
-    let local_addr = first.local_addr().map_err(|source| IoError::Listen {
-        addr: cfg.listen,
-        source,
-    })?;
-    let mut listeners = vec![first];
+/// Binds one listener per worker on `addr` (the first one picks the port
+/// when it is 0, the others join it with `SO_REUSEPORT`).
+fn listeners(addr: SocketAddr, workers: usize) -> Result<(Vec<TcpListener>, SocketAddr), IoError> {
+    let first = listen(addr)?;
+    let bound = first
+        .local_addr()
+        .map_err(|source| IoError::Listen { addr, source })?;
+    let mut all = vec![first];
     for _ in 1..workers {
-        listeners.push(listen(local_addr)?);
+        all.push(listen(bound)?);
     }
+    Ok((all, bound))
+}
+
+/// Binds the listeners (plain, and TLS when configured) and builds the
+/// engines.
+pub(crate) fn seeds(cfg: &RelayConfig) -> Result<(Vec<Seed>, Bound), IoError> {
+    let workers = worker_count(cfg)?;
+    let (plain, local_addr) = listeners(cfg.listen, workers)?;
+    let mut tls = match &cfg.tls {
+        Some(t) => {
+            if t.ktls {
+                super::tls::ktls::announce();
+            }
+            let (l, a) = listeners(t.listen, workers)?;
+            Some((l.into_iter(), a, t.context.clone()))
+        }
+        None => None,
+    };
+    let tls_addr = tls.as_ref().map(|t| t.1);
     let budget = MemoryBudget::new(cfg.process_memory_budget);
     let mut seeds = Vec::with_capacity(workers);
-    for (index, listener) in listeners.into_iter().enumerate() {
+    for (index, listener) in plain.into_iter().enumerate() {
         let mut ec = cfg.engine.clone();
         ec.worker = u8::try_from(index).map_err(|e| IoError::Config(e.to_string()))?;
         ec.workers = u16::try_from(workers).map_err(|e| IoError::Config(e.to_string()))?;
         if cfg.listen.port() == 0 {
             ec.port = local_addr.port();
         }
+        ec.tls_port = tls_addr.map(|a| a.port());
         let engine = Engine::new(ec, budget.clone(), Instant::now()).map_err(IoError::Engine)?;
+        let tls = tls.as_mut().and_then(|(ls, _, ctx)| {
+            ls.next().map(|listener| TlsSeed {
+                listener,
+                context: ctx.clone(),
+            })
+        });
         seeds.push(Seed {
             index,
             listener,
+            tls,
             engine,
         });
     }
-    Ok((seeds, local_addr))
+    Ok((
+        seeds,
+        Bound {
+            local_addr,
+            tls_addr,
+        },
+    ))
 }
 
 /// A worker, built on the calling thread, ready to run on its own.
@@ -93,7 +142,7 @@ pub(crate) fn spawn<P>(
     driver: &str,
     links: Vec<WorkerLink>,
     pending: Vec<P>,
-    local_addr: SocketAddr,
+    bound: Bound,
     counters: Vec<Arc<Counters>>,
     mut build: impl FnMut(P, Arc<[WorkerLink]>) -> std::io::Result<Runner>,
 ) -> Result<Started, IoError> {
@@ -122,7 +171,8 @@ pub(crate) fn spawn<P>(
     Ok(Started {
         links,
         threads,
-        local_addr,
+        local_addr: bound.local_addr,
+        tls_addr: bound.tls_addr,
         counters,
     })
 }

@@ -10,6 +10,7 @@
 
 pub mod peer;
 mod reader;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::sync::mpsc::RecvTimeoutError;

@@ -17,8 +17,14 @@ use crate::msrp::{Decoder, Disposition, Event as Wire, RequestHead, StatusCode, 
 impl Engine {
     // ----- driver API: connections ----------------------------------------
 
-    /// A connection was accepted; it binds by its first request.
+    /// A plain-TCP connection was accepted; it binds by its first request.
     pub fn handle_accepted(&mut self, conn: ConnId, now: Instant) {
+        self.handle_accepted_over(conn, Transport::Tcp, now);
+    }
+
+    /// A connection was accepted over `transport` (the driver runs TLS
+    /// underneath for [`Transport::Tls`]); it binds by its first request.
+    pub fn handle_accepted_over(&mut self, conn: ConnId, transport: Transport, now: Instant) {
         self.now = now;
         self.conns.insert(
             conn,
@@ -30,13 +36,27 @@ impl Engine {
                 out: VecDeque::new(),
                 opened: now,
                 parked: None,
+                transport,
             },
         );
     }
 
-    /// A connection handed over by another worker, with what it read.
+    /// A plain-TCP connection handed over by another worker, with what it
+    /// read.
     pub fn handle_handover(&mut self, conn: ConnId, data: Vec<Bytes>, now: Instant) {
-        self.handle_accepted(conn, now);
+        self.handle_handover_over(conn, Transport::Tcp, data, now);
+    }
+
+    /// A connection over `transport` handed over by another worker, with
+    /// what it read (plaintext: the driver decrypted it).
+    pub fn handle_handover_over(
+        &mut self,
+        conn: ConnId,
+        transport: Transport,
+        data: Vec<Bytes>,
+        now: Instant,
+    ) {
+        self.handle_accepted_over(conn, transport, now);
         for d in data {
             self.handle_data(conn, d, now);
         }
@@ -46,7 +66,12 @@ impl Engine {
     /// side). The relay speaks first: a bodiless SEND binds the connection
     /// at the peer (RFC 4975 §5.4).
     pub fn handle_connected(&mut self, conn: ConnId, leg: LegId, now: Instant) {
-        self.handle_accepted(conn, now);
+        let transport = self
+            .sessions
+            .get(&leg.session)
+            .and_then(|s| s.leg(leg.index))
+            .map_or(Transport::Tcp, |l| l.cold.transport);
+        self.handle_accepted_over(conn, transport, now);
         let l = self
             .sessions
             .get_mut(&leg.session)
@@ -282,6 +307,17 @@ impl Engine {
                 self.refuse(conn, head, StatusCode::NO_SUCH_SESSION);
                 return None;
             }
+        }
+        let over = self
+            .conns
+            .get(&conn)
+            .map_or(Transport::Tcp, |c| c.transport);
+        if l.cold.transport == Transport::Tls && over != Transport::Tls {
+            // The SDP said TCP/TLS/MSRP: the same session over plain TCP
+            // would be a downgrade (RFC 4975 §14.1).
+            tracing::info!(conn = conn.0, "a TLS leg named over plain TCP: 481");
+            self.refuse(conn, head, StatusCode::NO_SUCH_SESSION);
+            return None;
         }
         let expected = l.cold.peer_path.last();
         if expected.is_none_or(|p| p != head.from_path.last()) {

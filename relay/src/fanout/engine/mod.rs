@@ -47,6 +47,8 @@ struct Conn {
     /// Waiting for the front end's answer for this leg (the device
     /// connected first).
     parked: Option<LegId>,
+    /// What the driver runs it over (a TLS leg binds only over TLS).
+    transport: Transport,
 }
 
 /// A leg's state for `query`.
@@ -197,21 +199,18 @@ impl Engine {
     // ----- control-plane API ----------------------------------------------
 
     /// Creates a session with its upstream leg (index 0) in state invited.
-    pub fn create_session(&mut self, upstream: LegParams, now: Instant) -> (SessionId, LegId) {
+    /// Refused only for a TLS leg without a TLS port
+    /// ([`EngineError::NoTls`]): the engine's own numbering never collides.
+    pub fn create_session(
+        &mut self,
+        upstream: LegParams,
+        now: Instant,
+    ) -> Result<(SessionId, LegId), EngineError> {
         let id = SessionId(self.next_session);
-        self.next_session += 1;
         let sid = mint_session_id(self.cfg.worker);
-        match self.create_session_as(id, upstream, sid, now) {
-            Ok(leg) => (id, leg),
-            // The engine's own numbering never collides with itself.
-            Err(_) => (
-                id,
-                LegId {
-                    session: id,
-                    index: 0,
-                },
-            ),
-        }
+        let leg = self.create_session_as(id, upstream, sid, now)?;
+        self.next_session += 1;
+        Ok((id, leg))
     }
 
     /// Creates a session under identities minted ahead by the caller (a
@@ -281,7 +280,7 @@ impl Engine {
         if (index as usize) < s.legs.len() {
             return Err(EngineError::Duplicate);
         }
-        let uri = local_uri(&self.cfg, &sid);
+        let uri = local_uri(&self.cfg, &sid, params.transport)?;
         let tid_prefix = tid_prefix(&sid);
         let sid = Bytes::from(sid);
         s.legs.resize_with(index as usize, || None);
@@ -290,6 +289,7 @@ impl Engine {
             Bytes::from(uri),
             sid.clone(),
             tid_prefix,
+            params.transport,
             now,
         )));
         let leg = LegId { session, index };
@@ -334,7 +334,16 @@ impl Engine {
         l.cold.setup = answer.setup;
         l.last_progress = now;
         if let Setup::Active(addr) = answer.setup {
-            self.outputs.push_back(Output::Connect { leg, addr });
+            // RFC 4975 §14.2: the certificate is checked against the host
+            // of the URI the relay connects to (the first hop).
+            let tls = (l.cold.transport == Transport::Tls).then(|| {
+                let host = l.cold.peer_path.first().map_or(&b""[..], |u| u.host());
+                let host = String::from_utf8_lossy(host);
+                host.trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .to_owned()
+            });
+            self.outputs.push_back(Output::Connect { leg, addr, tls });
         }
         // A device that connected before its answer arrived was parked.
         let parked: Vec<ConnId> = self
@@ -461,6 +470,7 @@ impl Engine {
             host: keep.host,
             port: keep.port,
             secure: keep.secure,
+            tls_port: keep.tls_port,
             limits: keep.limits,
             ..new.clone()
         };

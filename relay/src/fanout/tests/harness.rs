@@ -123,12 +123,16 @@ impl H {
     /// A session with its sender connected and bound, and `n` device legs
     /// invited. Returns (session, sender conn, device legs).
     pub(super) fn session(&mut self, n: usize) -> (SessionId, ConnId, Vec<LegId>) {
-        let (sid, up) = self.eng.create_session(
-            LegParams {
-                label: "sender".into(),
-            },
-            self.now,
-        );
+        let (sid, up) = self
+            .eng
+            .create_session(
+                LegParams {
+                    label: "sender".into(),
+                    ..LegParams::default()
+                },
+                self.now,
+            )
+            .unwrap();
         let conn = self.connect_and_bind(up, "msrp://sender.example:7000/snd1;tcp");
         let legs = (0..n)
             .map(|i| {
@@ -137,6 +141,7 @@ impl H {
                         sid,
                         LegParams {
                             label: format!("dev{i}"),
+                            ..LegParams::default()
                         },
                         self.now,
                     )

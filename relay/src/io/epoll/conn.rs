@@ -8,6 +8,7 @@ use bytes::{Bytes, BytesMut};
 use mio::net::TcpStream;
 
 use crate::fanout::{LegId, READ_SIZE};
+use crate::io::tls::TlsConn;
 
 /// Most slices in one vectored write (heads, bodies and end-lines of
 /// several chunks); well under `IOV_MAX`.
@@ -37,14 +38,17 @@ pub(super) struct Conn {
     pub(super) phase: Phase,
     /// The last write hit `WouldBlock`: wait for a writable event.
     pub(super) write_blocked: bool,
+    /// TLS between the socket and the engine (`msrps:` legs).
+    pub(super) tls: Option<Box<TlsConn>>,
 }
 
 impl Conn {
-    pub(super) fn new(stream: TcpStream, phase: Phase) -> Conn {
+    pub(super) fn new(stream: TcpStream, phase: Phase, tls: Option<Box<TlsConn>>) -> Conn {
         Conn {
             stream,
             phase,
             write_blocked: false,
+            tls,
         }
     }
 

@@ -47,7 +47,7 @@ impl Wake for Waker {
 /// Binds the listeners, builds the engines and starts one thread per
 /// worker (see [`setup`]).
 pub(crate) fn start(cfg: &RelayConfig, events: Sender<Event>) -> Result<Started, IoError> {
-    let (seeds, local_addr) = setup::seeds(cfg)?;
+    let (seeds, bound) = setup::seeds(cfg)?;
     let workers = seeds.len();
     let mut links = Vec::with_capacity(workers);
     let mut pending = Vec::with_capacity(workers);
@@ -66,14 +66,18 @@ pub(crate) fn start(cfg: &RelayConfig, events: Sender<Event>) -> Result<Started,
         "msrp-epoll",
         links,
         pending,
-        local_addr,
+        bound,
         counters,
         |(seed, poll, rx, counters), links| {
             let listener = TcpListener::from_std(seed.listener);
+            let tls = seed
+                .tls
+                .map(|t| (TcpListener::from_std(t.listener), t.context));
             let w = Worker::new(
                 seed.index,
                 poll,
                 listener,
+                tls,
                 seed.engine,
                 rx,
                 links,
@@ -84,6 +88,7 @@ pub(crate) fn start(cfg: &RelayConfig, events: Sender<Event>) -> Result<Started,
             Ok(Box::new(move || w.run()) as Runner)
         },
     )?;
-    tracing::info!(%local_addr, workers, "relay listening (epoll driver)");
+    let (local_addr, tls_addr) = (bound.local_addr, bound.tls_addr);
+    tracing::info!(%local_addr, ?tls_addr, workers, "relay listening (epoll driver)");
     Ok(started)
 }

@@ -100,7 +100,7 @@ pub(crate) fn start(
     features: Features,
     events: Sender<Event>,
 ) -> Result<Started, IoError> {
-    let (seeds, local_addr) = setup::seeds(cfg)?;
+    let (seeds, bound) = setup::seeds(cfg)?;
     let workers = seeds.len();
     let mut links = Vec::with_capacity(workers);
     let mut pending = Vec::with_capacity(workers);
@@ -122,12 +122,13 @@ pub(crate) fn start(
         "msrp-uring",
         links,
         pending,
-        local_addr,
+        bound,
         counters,
         |(seed, wake, rx, counters), links| {
             let parts = Parts {
                 index: seed.index,
                 listener: Some(seed.listener),
+                tls: seed.tls,
                 engine: seed.engine,
                 rx,
                 links,
@@ -159,7 +160,8 @@ pub(crate) fn start(
             return Err(IoError::Setup(e));
         }
     }
-    tracing::info!(%local_addr, workers, ?features, "relay listening (io_uring driver)");
+    let (local_addr, tls_addr) = (bound.local_addr, bound.tls_addr);
+    tracing::info!(%local_addr, ?tls_addr, workers, ?features, "relay listening (io_uring driver)");
     Ok(started)
 }
 

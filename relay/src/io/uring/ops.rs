@@ -88,8 +88,9 @@ impl SendBuf {
 /// An operation in flight.
 #[derive(Debug)]
 pub(super) enum Op {
-    /// (Multishot) accept on the listener.
-    Accept,
+    /// (Multishot) accept on a listener: the plain one, or (`tls`) the
+    /// TLS one.
+    Accept { tls: bool },
     /// A receive on a connection; `buf` when not from the buffer ring.
     Recv { conn: ConnId, buf: Option<Vec<u8>> },
     /// A send; for a zero-copy one, `notif` is set once its result came

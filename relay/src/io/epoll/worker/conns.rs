@@ -11,11 +11,17 @@ use mio::net::TcpStream;
 
 use super::super::conn::{Conn, Phase};
 use super::Worker;
-use crate::fanout::{ConnId, LegId};
+use crate::fanout::{ConnId, LegId, Transport};
 use crate::io::command::Command;
+use crate::io::tls::{TlsConn, TlsContext};
 
 impl Worker {
-    pub(super) fn add_conn(&mut self, mut stream: TcpStream, phase: Phase) -> Option<ConnId> {
+    pub(super) fn add_conn(
+        &mut self,
+        mut stream: TcpStream,
+        phase: Phase,
+        tls: Option<Box<TlsConn>>,
+    ) -> Option<ConnId> {
         let id = ConnId(self.next_conn);
         self.next_conn += 1;
         let interest = Interest::READABLE | Interest::WRITABLE;
@@ -27,7 +33,7 @@ impl Worker {
             tracing::warn!(error = %e, "register connection");
             return None;
         }
-        self.conns.insert(id, Conn::new(stream, phase));
+        self.conns.insert(id, Conn::new(stream, phase, tls));
         self.ready.insert(id);
         Some(id)
     }
@@ -46,20 +52,37 @@ impl Worker {
         self.engine.handle_closed(id, now);
     }
 
-    pub(super) fn accept(&mut self, now: Instant) {
+    /// Accepts what the plain (or, `tls`, the TLS) listener has queued.
+    pub(super) fn accept(&mut self, tls: bool, now: Instant) {
         loop {
-            let Some(l) = &self.listener else { return };
+            let l = if tls {
+                &self.tls_listener
+            } else {
+                &self.listener
+            };
+            let Some(l) = l else { return };
             self.counters.syscall();
             match l.accept() {
                 Ok((stream, peer)) => {
-                    let Some(id) = self.add_conn(stream, Phase::Open) else {
+                    let state = match (&self.tls, tls) {
+                        (Some(ctx), true) => match TlsConn::server(ctx.server()) {
+                            Ok(t) => Some(Box::new(t)),
+                            Err(e) => {
+                                super::tls_failed(ConnId(0), Some(peer), &e);
+                                continue;
+                            }
+                        },
+                        _ => None,
+                    };
+                    let Some(id) = self.add_conn(stream, Phase::Open, state) else {
                         continue;
                     };
                     if let Some(c) = self.conns.get(&id) {
                         self.opts.apply(&c.stream, id);
                     }
-                    tracing::debug!(conn = id.0, %peer, "accepted");
-                    self.engine.handle_accepted(id, now);
+                    tracing::debug!(conn = id.0, %peer, tls, "accepted");
+                    let transport = if tls { Transport::Tls } else { Transport::Tcp };
+                    self.engine.handle_accepted_over(id, transport, now);
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
@@ -74,15 +97,26 @@ impl Worker {
     }
 
     /// A connection handed over by another worker.
-    pub(super) fn adopt(&mut self, stream: std::net::TcpStream, data: Vec<Bytes>, now: Instant) {
+    pub(super) fn adopt(
+        &mut self,
+        stream: std::net::TcpStream,
+        data: Vec<Bytes>,
+        tls: Option<Box<TlsConn>>,
+        now: Instant,
+    ) {
         if self.shutdown.is_some() {
             return;
         }
-        let Some(id) = self.add_conn(TcpStream::from_std(stream), Phase::Open) else {
+        let transport = if tls.is_some() {
+            Transport::Tls
+        } else {
+            Transport::Tcp
+        };
+        let Some(id) = self.add_conn(TcpStream::from_std(stream), Phase::Open, tls) else {
             return;
         };
         tracing::debug!(conn = id.0, "handed over");
-        self.engine.handle_handover(id, data, now);
+        self.engine.handle_handover_over(id, transport, data, now);
     }
 
     pub(super) fn on_ready(&mut self, id: ConnId, writable: bool, now: Instant) {
@@ -104,12 +138,31 @@ impl Worker {
         }
     }
 
-    pub(super) fn connect(&mut self, leg: LegId, addr: SocketAddr, now: Instant) {
+    pub(super) fn connect(
+        &mut self,
+        leg: LegId,
+        addr: SocketAddr,
+        tls: Option<String>,
+        now: Instant,
+    ) {
         let deadline = now + self.engine.config().leg_timeout;
+        let state = match tls {
+            Some(host) => {
+                let client = self.tls.as_ref().and_then(TlsContext::client);
+                match TlsConn::client(client, &host) {
+                    Ok(t) => Some(Box::new(t)),
+                    Err(e) => {
+                        super::tls_failed(ConnId(0), Some(addr), &e);
+                        return self.engine.handle_connect_failed(leg, now);
+                    }
+                }
+            }
+            None => None,
+        };
         match TcpStream::connect(addr) {
             Ok(s) => {
                 if self
-                    .add_conn(s, Phase::Connecting { leg, deadline })
+                    .add_conn(s, Phase::Connecting { leg, deadline }, state)
                     .is_none()
                 {
                     self.engine.handle_connect_failed(leg, now);
@@ -194,7 +247,8 @@ impl Worker {
         };
         tracing::debug!(conn = id.0, worker, "handing over");
         let stream = std::net::TcpStream::from(c.stream);
-        if link.send(Command::Handover { stream, data }).is_err() {
+        let tls = c.tls;
+        if link.send(Command::Handover { stream, data, tls }).is_err() {
             tracing::debug!(conn = id.0, worker, "handover target gone: closed");
         }
     }

@@ -17,6 +17,7 @@ use crate::fanout::{ConnId, Engine, Event, Output, SessionId};
 use crate::io::command::{Command, WorkerLink, end_all, forward_event, next_command};
 use crate::io::counters::Counters;
 use crate::io::setup::SockOpts;
+use crate::io::tls::{TlsConnError, TlsContext};
 
 mod conns;
 
@@ -24,7 +25,8 @@ mod conns;
 /// up from [`FIRST_CONN`] and are never reused.
 pub(super) const WAKER: Token = Token(0);
 pub(super) const LISTENER: Token = Token(1);
-pub(super) const FIRST_CONN: u64 = 2;
+pub(super) const LISTENER_TLS: Token = Token(2);
+pub(super) const FIRST_CONN: u64 = 3;
 /// After our FIN, how long a closing connection waits for the peer's.
 pub(super) const LINGER: Duration = Duration::from_secs(2);
 
@@ -36,6 +38,9 @@ pub(super) struct Worker {
     poll: Poll,
     engine: Engine,
     listener: Option<TcpListener>,
+    /// The TLS listener and the context of its connections.
+    tls_listener: Option<TcpListener>,
+    tls: Option<TlsContext>,
     rx: Receiver<Command>,
     links: Arc<[WorkerLink]>,
     events: Sender<Event>,
@@ -60,6 +65,7 @@ impl Worker {
         index: usize,
         poll: Poll,
         mut listener: TcpListener,
+        tls: Option<(TcpListener, TlsContext)>,
         engine: Engine,
         rx: Receiver<Command>,
         links: Arc<[WorkerLink]>,
@@ -69,11 +75,21 @@ impl Worker {
     ) -> std::io::Result<Worker> {
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)?;
+        let (tls_listener, tls) = match tls {
+            Some((mut l, ctx)) => {
+                poll.registry()
+                    .register(&mut l, LISTENER_TLS, Interest::READABLE)?;
+                (Some(l), Some(ctx))
+            }
+            None => (None, None),
+        };
         Ok(Worker {
             index,
             poll,
             engine,
             listener: Some(listener),
+            tls_listener,
+            tls,
             rx,
             links,
             events,
@@ -114,7 +130,8 @@ impl Worker {
             for ev in events.iter() {
                 match ev.token() {
                     WAKER => {}
-                    LISTENER => self.accept(now),
+                    LISTENER => self.accept(false, now),
+                    LISTENER_TLS => self.accept(true, now),
                     Token(t) => {
                         let id = ConnId(t as u64);
                         self.on_ready(id, ev.is_writable() || ev.is_error(), now);
@@ -161,7 +178,7 @@ impl Worker {
             let closing = self.shutdown.is_some();
             let cmd = next_command(&self.rx, &mut self.engine, &mut self.sessions, closing, now);
             match cmd {
-                Some(Command::Handover { stream, data }) => self.adopt(stream, data, now),
+                Some(Command::Handover { stream, data, tls }) => self.adopt(stream, data, tls, now),
                 Some(Command::Shutdown { deadline }) => self.begin_shutdown(deadline, now),
                 Some(Command::Control(..)) | None => return,
             }
@@ -206,7 +223,21 @@ impl Worker {
             if let Read1::Data(_) = got {
                 self.counters.receive(false);
             }
+            let got = match (got, &mut c.tls) {
+                (Read1::Data(cipher), Some(t)) if c.phase == Phase::Open => {
+                    match t.receive(&cipher) {
+                        Ok(r) if r.closed => Read1::Closed(None),
+                        Ok(r) => Read1::Data(r.data),
+                        Err(e) => {
+                            tls_failed(id, c.stream.peer_addr().ok(), &e);
+                            return self.drop_conn(id, now);
+                        }
+                    }
+                }
+                (got, _) => got,
+            };
             match got {
+                Read1::Data(data) if data.is_empty() => {}
                 Read1::Data(data) => {
                     self.engine.handle_data(id, data, now);
                     // A handover or close must be seen before reading on.
@@ -230,12 +261,24 @@ impl Worker {
             let Some(c) = self.conns.get_mut(&id) else {
                 return;
             };
-            let wrote = write_once(&mut c.stream, self.engine.output(id));
+            let wrote = match &mut c.tls {
+                Some(t) => {
+                    let took = t.fill(self.engine.output(id));
+                    if took > 0 {
+                        self.engine.consume_output(id, took, now);
+                    }
+                    write_once(&mut c.stream, t.pending())
+                }
+                None => write_once(&mut c.stream, self.engine.output(id)),
+            };
             if !matches!(wrote, Write1::Empty) {
                 self.counters.syscall();
             }
             match wrote {
-                Write1::Wrote(n) => self.engine.consume_output(id, n, now),
+                Write1::Wrote(n) => match &mut c.tls {
+                    Some(t) => t.consume(n),
+                    None => self.engine.consume_output(id, n, now),
+                },
                 Write1::Empty => {
                     self.engine.set_write_blocked(id, false);
                     return self.flushed(id, now);
@@ -261,6 +304,11 @@ impl Worker {
             return;
         };
         if let Phase::Closing { shut: false, .. } = c.phase {
+            if c.tls.as_mut().is_some_and(|t| t.close_notify()) {
+                // `close_notify` first: written in the next pass.
+                self.more = true;
+                return;
+            }
             let _ = c.stream.shutdown(std::net::Shutdown::Write);
             c.phase = Phase::Closing {
                 deadline: now + LINGER,
@@ -273,7 +321,7 @@ impl Worker {
     fn outputs(&mut self, now: Instant) {
         while let Some(o) = self.engine.poll_output() {
             match o {
-                Output::Connect { leg, addr } => self.connect(leg, addr, now),
+                Output::Connect { leg, addr, tls } => self.connect(leg, addr, tls, now),
                 Output::Close { conn, flush } => self.close(conn, flush, now),
                 Output::Handover { conn, worker, data } => self.handover(conn, worker, data),
                 Output::Event(e) => self.event(e),
@@ -292,7 +340,10 @@ impl Worker {
             return;
         }
         self.shutdown = Some(deadline);
-        if let Some(mut l) = self.listener.take() {
+        for mut l in [self.listener.take(), self.tls_listener.take()]
+            .into_iter()
+            .flatten()
+        {
             let _ = self.poll.registry().deregister(&mut l);
         }
         end_all(&mut self.engine, &self.sessions, now);
@@ -311,4 +362,9 @@ impl Worker {
                         || !self.engine.has_output(id)
                 })
     }
+}
+
+/// A TLS connection failed: one line with the peer, then it closes alone.
+pub(super) fn tls_failed(id: ConnId, peer: Option<std::net::SocketAddr>, e: &TlsConnError) {
+    tracing::warn!(conn = id.0, peer = ?peer, error = %e, "TLS connection failed; closed");
 }

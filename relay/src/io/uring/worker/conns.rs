@@ -13,8 +13,18 @@ use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 use super::super::ops::Op;
 use super::Worker;
-use crate::fanout::{ConnId, LegId};
+use crate::fanout::{ConnId, LegId, Transport};
 use crate::io::command::Command;
+use crate::io::tls::{TlsConn, TlsConnError, TlsContext};
+
+/// A TLS connection failed: one line with the peer, then it closes alone.
+pub(super) fn tls_failed(id: ConnId, fd: &OwnedFd, e: &TlsConnError) {
+    let peer = socket2::SockRef::from(fd)
+        .peer_addr()
+        .ok()
+        .and_then(|a| a.as_socket());
+    tracing::warn!(conn = id.0, peer = ?peer, error = %e, "TLS connection failed; closed");
+}
 
 /// Where a connection is in its life.
 #[derive(Debug)]
@@ -57,6 +67,9 @@ pub(super) struct Conn {
     /// The last send was short: the socket buffer is full, so the next
     /// send waits for room before trying (no attempt bound to fail).
     pub(super) full: bool,
+    /// TLS between the socket and the engine (`msrps:` legs): `pending`
+    /// then holds ciphertext.
+    pub(super) tls: Option<Box<TlsConn>>,
 }
 
 impl Conn {
@@ -73,6 +86,21 @@ impl Conn {
             pending: VecDeque::new(),
             eof: false,
             full: false,
+            tls: None,
+        }
+    }
+
+    /// What the engine gets of received bytes: themselves, or on a TLS
+    /// connection the plaintext they complete (a `close_notify` counts as
+    /// the peer's EOF).
+    pub(super) fn plaintext(&mut self, data: Bytes) -> Result<Bytes, TlsConnError> {
+        match &mut self.tls {
+            None => Ok(data),
+            Some(t) => {
+                let r = t.receive(&data)?;
+                self.eof |= r.closed;
+                Ok(r.data)
+            }
         }
     }
 
@@ -96,49 +124,97 @@ impl Worker {
         id
     }
 
-    pub(super) fn on_accept(&mut self, ud: u64, res: i32, flags: u32, now: Instant) {
+    pub(super) fn on_accept(&mut self, ud: u64, tls: bool, res: i32, flags: u32, now: Instant) {
+        let which = usize::from(tls);
         if !io_uring::cqueue::more(flags) {
             self.ops.remove(ud);
-            self.accept = None;
+            self.acceptors[which].op = None;
         }
         if res >= 0 {
             // SAFETY: the kernel created this descriptor for this accept and
             // gave it to nobody else.
             let fd = unsafe { OwnedFd::from_raw_fd(res) };
             if self.shutdown.is_none() {
-                let id = self.add_conn(fd, Phase::Open);
-                if let Some(c) = self.conns.get(&id) {
-                    self.p.opts.apply(&c.fd, id);
-                }
-                tracing::debug!(conn = id.0, "accepted");
-                self.p.engine.handle_accepted(id, now);
+                self.accepted(fd, tls, now);
             }
         } else if res != -libc::ECANCELED {
             // EMFILE and the like: retry a little later rather than spin.
             tracing::warn!(error = %std::io::Error::from_raw_os_error(-res), "accept");
-            self.accept_retry = Some(now + Duration::from_millis(100));
+            self.acceptors[which].retry = Some(now + Duration::from_millis(100));
         }
-        if self.accept.is_none() {
+        let a = &mut self.acceptors[which];
+        if a.op.is_none() {
             if self.shutdown.is_some() {
                 // The listener's last operation is done: close it.
-                self.listener = None;
-            } else if self.accept_retry.is_none() {
-                self.arm_accept();
+                a.listener = None;
+            } else if a.retry.is_none() {
+                self.arm_accept(tls);
             }
         }
     }
 
+    fn accepted(&mut self, fd: OwnedFd, tls: bool, now: Instant) {
+        let state = match (&self.tls, tls) {
+            (Some(ctx), true) => match TlsConn::server(ctx.server()) {
+                Ok(t) => Some(Box::new(t)),
+                Err(e) => return tls_failed(ConnId(0), &fd, &e),
+            },
+            _ => None,
+        };
+        let id = self.add_conn(fd, Phase::Open);
+        if let Some(c) = self.conns.get_mut(&id) {
+            c.tls = state;
+            self.p.opts.apply(&c.fd, id);
+        }
+        tracing::debug!(conn = id.0, tls, "accepted");
+        let transport = if tls { Transport::Tls } else { Transport::Tcp };
+        self.p.engine.handle_accepted_over(id, transport, now);
+    }
+
     /// A connection handed over by another worker.
-    pub(super) fn adopt(&mut self, stream: std::net::TcpStream, data: Vec<Bytes>, now: Instant) {
+    pub(super) fn adopt(
+        &mut self,
+        stream: std::net::TcpStream,
+        data: Vec<Bytes>,
+        tls: Option<Box<TlsConn>>,
+        now: Instant,
+    ) {
         if self.shutdown.is_some() {
             return;
         }
+        let transport = if tls.is_some() {
+            Transport::Tls
+        } else {
+            Transport::Tcp
+        };
         let id = self.add_conn(OwnedFd::from(stream), Phase::Open);
+        if let Some(c) = self.conns.get_mut(&id) {
+            c.tls = tls;
+        }
         tracing::debug!(conn = id.0, "handed over");
-        self.p.engine.handle_handover(id, data, now);
+        self.p.engine.handle_handover_over(id, transport, data, now);
     }
 
-    pub(super) fn connect(&mut self, leg: LegId, addr: SocketAddr, now: Instant) {
+    pub(super) fn connect(
+        &mut self,
+        leg: LegId,
+        addr: SocketAddr,
+        tls: Option<String>,
+        now: Instant,
+    ) {
+        let state = match tls {
+            Some(host) => {
+                let client = self.tls.as_ref().and_then(TlsContext::client);
+                match TlsConn::client(client, &host) {
+                    Ok(t) => Some(Box::new(t)),
+                    Err(e) => {
+                        tracing::warn!(peer = %addr, error = %e, "TLS connection failed; closed");
+                        return self.p.engine.handle_connect_failed(leg, now);
+                    }
+                }
+            }
+            None => None,
+        };
         let sock = match Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP)) {
             Ok(s) => s,
             Err(e) => {
@@ -147,7 +223,10 @@ impl Worker {
             }
         };
         let id = self.add_conn(OwnedFd::from(sock), Phase::Connecting { leg });
-        let Some(c) = self.conns.get(&id) else { return };
+        let Some(c) = self.conns.get_mut(&id) else {
+            return;
+        };
+        c.tls = state;
         self.p.opts.apply(&c.fd, id);
         let fd = c.raw();
         let sa = Box::new(SockAddr::from(addr));
@@ -215,9 +294,12 @@ impl Worker {
         for id in due {
             self.drop_conn(id, now);
         }
-        if self.accept_retry.is_some_and(|t| t <= now) {
-            self.accept_retry = None;
-            self.arm_accept();
+        for tls in [false, true] {
+            let a = &mut self.acceptors[usize::from(tls)];
+            if a.retry.is_some_and(|t| t <= now) {
+                a.retry = None;
+                self.arm_accept(tls);
+            }
         }
     }
 
@@ -277,12 +359,24 @@ impl Worker {
         }
     }
 
-    pub(super) fn handover(&mut self, id: ConnId, worker: u8, data: Vec<Bytes>) {
+    pub(super) fn handover(&mut self, id: ConnId, worker: u8, data: Vec<Bytes>, now: Instant) {
         let Some(c) = self.conns.get_mut(&id) else {
             return;
         };
         let mut data = data;
-        data.extend(c.pending.drain(..));
+        let pending: Vec<Bytes> = c.pending.drain(..).collect();
+        for d in pending {
+            // Received but not fed: ciphertext on a TLS connection, which
+            // the new owner gets as plaintext.
+            match c.plaintext(d) {
+                Ok(p) => data.push(p),
+                Err(e) => {
+                    tls_failed(id, &c.fd, &e);
+                    c.phase = Phase::Open;
+                    return self.drop_conn(id, now);
+                }
+            }
+        }
         c.phase = Phase::HandingOver { worker, data };
         self.cancel_ops(id);
         self.settle(id);
@@ -317,7 +411,8 @@ impl Worker {
             };
             tracing::debug!(conn = id.0, worker, "handing over");
             let stream = std::net::TcpStream::from(c.fd);
-            if link.send(Command::Handover { stream, data }).is_err() {
+            let tls = c.tls;
+            if link.send(Command::Handover { stream, data, tls }).is_err() {
                 tracing::debug!(conn = id.0, worker, "handover target gone: closed");
             }
             return;

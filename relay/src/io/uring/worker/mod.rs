@@ -21,7 +21,8 @@ use crate::fanout::{ConnId, Engine, Event, Output, READ_SIZE, SessionId};
 use crate::io::command::{Command, WorkerLink, end_all, forward_event, next_command};
 use crate::io::counters::Counters;
 use crate::io::select::UringConfig;
-use crate::io::setup::SockOpts;
+use crate::io::setup::{SockOpts, TlsSeed};
+use crate::io::tls::TlsContext;
 use conns::{Conn, Phase};
 
 /// After our FIN, how long a closing connection waits for the peer's.
@@ -37,6 +38,8 @@ pub(crate) struct Parts {
     pub(crate) index: usize,
     /// Taken by the worker.
     pub(crate) listener: Option<TcpListener>,
+    /// The TLS listener and context, if configured; taken by the worker.
+    pub(crate) tls: Option<TlsSeed>,
     pub(crate) engine: Engine,
     pub(crate) rx: Receiver<Command>,
     pub(crate) links: Arc<[WorkerLink]>,
@@ -48,6 +51,17 @@ pub(crate) struct Parts {
     pub(crate) cfg: UringConfig,
 }
 
+/// A listener and its accept.
+#[derive(Debug, Default)]
+struct Acceptor {
+    /// Closed only when `op` is gone.
+    listener: Option<TcpListener>,
+    /// The accept in flight.
+    op: Option<u64>,
+    /// Re-arm after a failed accept (EMFILE and the like) at this time.
+    retry: Option<Instant>,
+}
+
 /// A worker thread's state; nothing in it is shared but the channels, the
 /// counters and the buffer pool's return stack.
 pub(crate) struct Worker {
@@ -55,10 +69,9 @@ pub(crate) struct Worker {
     ring: IoUring,
     bufs: Option<BufRing>,
     ops: Ops,
-    /// The accept in flight; the listener is closed only when it is gone.
-    accept: Option<u64>,
-    listener: Option<TcpListener>,
-    accept_retry: Option<Instant>,
+    /// The plain listener (`[0]`) and the TLS one (`[1]`).
+    acceptors: [Acceptor; 2],
+    tls: Option<TlsContext>,
     wake_op: Option<u64>,
     multishot: bool,
     zc: Option<usize>,
@@ -120,14 +133,26 @@ impl Worker {
         let zc = p.cfg.send_zc_min.filter(|_| p.features.send_zc);
         let mut p = p;
         let listener = p.listener.take();
+        let (tls_listener, tls) = match p.tls.take() {
+            Some(t) => (Some(t.listener), Some(t.context)),
+            None => (None, None),
+        };
         let mut w = Worker {
             p,
             ring,
             bufs,
             ops: Ops::default(),
-            accept: None,
-            listener,
-            accept_retry: None,
+            acceptors: [
+                Acceptor {
+                    listener,
+                    ..Acceptor::default()
+                },
+                Acceptor {
+                    listener: tls_listener,
+                    ..Acceptor::default()
+                },
+            ],
+            tls,
             wake_op: None,
             multishot,
             zc,
@@ -141,7 +166,8 @@ impl Worker {
             ids: Vec::new(),
             turn: 0,
         };
-        w.arm_accept();
+        w.arm_accept(false);
+        w.arm_accept(true);
         w.arm_wake();
         Ok(w)
     }
@@ -224,7 +250,7 @@ impl Worker {
             .into_iter()
             .chain(conn_deadlines)
             .chain(self.shutdown)
-            .chain(self.accept_retry)
+            .chain(self.acceptors.iter().filter_map(|a| a.retry))
             .min()
             .map(|t| t.saturating_duration_since(now))
     }
@@ -257,9 +283,10 @@ impl Worker {
         None
     }
 
-    fn arm_accept(&mut self) {
-        let Some(l) = &self.listener else { return };
-        if self.accept.is_some() || self.shutdown.is_some() {
+    fn arm_accept(&mut self, tls: bool) {
+        let a = &self.acceptors[usize::from(tls)];
+        let Some(l) = &a.listener else { return };
+        if a.op.is_some() || self.shutdown.is_some() {
             return;
         }
         let fd = types::Fd(std::os::fd::AsRawFd::as_raw_fd(l));
@@ -273,9 +300,9 @@ impl Worker {
                 .build()
         };
         // SAFETY: no pointers (the peer address is not asked for); the
-        // listener is closed only once `self.accept` is `None`, i.e. after
-        // this operation's last CQE.
-        self.accept = unsafe { self.submit(Op::Accept, entry) };
+        // listener is closed only once its acceptor's `op` is `None`, i.e.
+        // after this operation's last CQE.
+        self.acceptors[usize::from(tls)].op = unsafe { self.submit(Op::Accept { tls }, entry) };
     }
 
     fn arm_wake(&mut self) {
@@ -321,7 +348,10 @@ impl Worker {
                 self.ops.remove(ud);
                 self.op_done(conn);
             }
-            Op::Accept => self.on_accept(ud, res, flags, now),
+            Op::Accept { tls } => {
+                let tls = *tls;
+                self.on_accept(ud, tls, res, flags, now)
+            }
             Op::Wake { .. } => {
                 self.ops.remove(ud);
                 self.wake_op = None;
@@ -348,7 +378,7 @@ impl Worker {
             let closing = self.shutdown.is_some();
             let e = &mut self.p.engine;
             match next_command(&self.p.rx, e, &mut self.sessions, closing, now) {
-                Some(Command::Handover { stream, data }) => self.adopt(stream, data, now),
+                Some(Command::Handover { stream, data, tls }) => self.adopt(stream, data, tls, now),
                 Some(Command::Shutdown { deadline }) => self.begin_shutdown(deadline, now),
                 Some(Command::Control(..)) | None => return,
             }
@@ -358,9 +388,9 @@ impl Worker {
     fn outputs(&mut self, now: Instant) {
         while let Some(o) = self.p.engine.poll_output() {
             match o {
-                Output::Connect { leg, addr } => self.connect(leg, addr, now),
+                Output::Connect { leg, addr, tls } => self.connect(leg, addr, tls, now),
                 Output::Close { conn, flush } => self.close(conn, flush, now),
-                Output::Handover { conn, worker, data } => self.handover(conn, worker, data),
+                Output::Handover { conn, worker, data } => self.handover(conn, worker, data, now),
                 Output::Event(e) => forward_event(&mut self.sessions, &self.p.events, e),
             }
         }
@@ -371,9 +401,11 @@ impl Worker {
             return;
         }
         self.shutdown = Some(deadline);
-        match self.accept {
-            Some(ud) => self.cancel(ud),
-            None => self.listener = None,
+        for i in 0..self.acceptors.len() {
+            match self.acceptors[i].op {
+                Some(ud) => self.cancel(ud),
+                None => self.acceptors[i].listener = None,
+            }
         }
         end_all(&mut self.p.engine, &self.sessions, now);
     }

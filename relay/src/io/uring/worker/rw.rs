@@ -9,7 +9,7 @@ use std::time::Instant;
 use io_uring::{cqueue, opcode};
 
 use super::super::ops::{Op, SendBuf};
-use super::conns::Phase;
+use super::conns::{Phase, tls_failed};
 use super::drain::{Recvd, received};
 use super::{LINGER, Worker};
 use crate::fanout::{ConnId, READ_SIZE};
@@ -80,6 +80,14 @@ impl Worker {
             }
             let Some(data) = c.pending.pop_front() else {
                 return;
+            };
+            let data = match c.plaintext(data) {
+                Ok(d) if d.is_empty() => continue,
+                Ok(d) => d,
+                Err(e) => {
+                    tls_failed(id, &c.fd, &e);
+                    return self.drop_conn(id, now);
+                }
             };
             self.p.engine.handle_data(id, data, now);
             // A handover or close must be seen before feeding on.
@@ -191,9 +199,17 @@ impl Worker {
             match got {
                 Recvd::Data(data, copied) => {
                     self.p.counters.receive(copied);
-                    match &mut c.phase {
+                    match &c.phase {
                         Phase::Open => c.pending.push_back(data),
-                        Phase::HandingOver { data: d, .. } => d.push(data),
+                        Phase::HandingOver { .. } => match c.plaintext(data) {
+                            Ok(p) => {
+                                if let Phase::HandingOver { data: d, .. } = &mut c.phase {
+                                    d.push(p);
+                                }
+                            }
+                            // The new owner sees the broken stream end.
+                            Err(e) => tls_failed(id, &c.fd, &e),
+                        },
                         _ => {}
                     }
                 }
@@ -220,9 +236,19 @@ impl Worker {
     /// Queues one vectored send of the connection's output, or shuts down
     /// the write side of a closing connection with nothing left.
     fn write(&mut self, id: ConnId, now: Instant) {
-        let Some(c) = self.conns.get(&id) else { return };
+        let Some(c) = self.conns.get_mut(&id) else {
+            return;
+        };
         if c.send.is_some() || !matches!(c.phase, Phase::Open | Phase::Closing { .. }) {
             return;
+        }
+        if let Some(t) = &mut c.tls {
+            // Encrypted as the socket takes it: at most `CIPHER_HIGH`
+            // ahead; the rest stays shared in the engine's queue.
+            let took = t.fill(self.p.engine.output(id));
+            if took > 0 {
+                self.p.engine.consume_output(id, took, now);
+            }
         }
         let fd = c.raw();
         let prio = if c.full && self.p.features.poll_first {
@@ -230,8 +256,16 @@ impl Worker {
         } else {
             0
         };
-        let Some(buf) = SendBuf::new(self.p.engine.output(id)) else {
+        let buf = match &c.tls {
+            Some(t) => SendBuf::new(t.pending()),
+            None => SendBuf::new(self.p.engine.output(id)),
+        };
+        let Some(buf) = buf else {
             if let Phase::Closing { shut: false, .. } = c.phase {
+                if c.tls.as_mut().is_some_and(|t| t.close_notify()) {
+                    // `close_notify` goes out before the write side shuts.
+                    return self.write(id, now);
+                }
                 return self.shut(id, now);
             }
             return;
@@ -326,7 +360,10 @@ impl Worker {
                     let n = (n as usize).min(offered);
                     c.full = n < offered;
                     self.p.engine.set_write_blocked(id, c.full);
-                    self.p.engine.consume_output(id, n, now);
+                    match &mut c.tls {
+                        Some(t) => t.consume(n),
+                        None => self.p.engine.consume_output(id, n, now),
+                    }
                 }
                 e if -e == libc::EOPNOTSUPP && zc => {
                     tracing::info!("zero-copy send not supported here; plain sends");
