@@ -11,7 +11,8 @@
 //! Modules: [`cli`] (arguments), [`peer`] (MSRP endpoints on blocking
 //! sockets), [`control`] (the front end's side of the control socket),
 //! [`relay`] (the relay under test), [`scenario`] (demo, fanout, chat,
-//! setup, idle), [`rate`], [`stats`], [`report`], [`plot`], [`sys`].
+//! setup, idle, handshake), [`tls`] and [`wire`] (peers over TLS with
+//! `--tls`), [`rate`], [`stats`], [`report`], [`plot`], [`sys`].
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod cli;
@@ -25,5 +26,7 @@ pub mod report;
 pub mod scenario;
 pub mod stats;
 pub mod sys;
+pub mod tls;
+pub mod wire;
 
 pub use error::{LoadError, Result};

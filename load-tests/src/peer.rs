@@ -6,6 +6,7 @@
 //! copied), hands the events to a [`Handler`] and answers `200` to every
 //! request that wants one. Writers send `[head, body, end-line]` with one
 //! vectored write; the body is one shared [`Bytes`] for every connection.
+//! A connection is a [`Wire`]: plain TCP or TLS, the same code above it.
 
 use std::io::{IoSlice, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
@@ -20,10 +21,11 @@ use msrp_relay::msrp::{ByteRange, Decoder, Event, Flag, Limits, Method, RequestH
 
 use crate::error::{Context, LoadError, Result};
 use crate::rate::RateLimiter;
+use crate::wire::Wire;
 
 /// A connection's write side, shared by the thread that sends content and
 /// the reader thread that answers requests (writes never interleave).
-pub type SharedWriter = Arc<Mutex<TcpStream>>;
+pub type SharedWriter = Arc<Mutex<Wire>>;
 
 /// Locks a mutex, ignoring poisoning (a panicked peer thread must not
 /// take the whole run down with a second panic).
@@ -267,7 +269,7 @@ struct Current {
 /// that wants one (after the handler saw its end-line). `bind`: a
 /// transaction whose response status is sent on the channel.
 pub fn read_loop<H: Handler>(
-    mut stream: TcpStream,
+    mut stream: Wire,
     writer: &SharedWriter,
     me: &[u8],
     h: &mut H,
@@ -386,13 +388,14 @@ impl<H: Handler + Send + 'static> Conn<H> {
     /// SEND and waits (at most `wait`) for its `200`.
     pub fn start(
         name: &str,
-        stream: TcpStream,
+        stream: impl Into<Wire>,
         ep: &mut Endpoint,
         mut handler: H,
         opts: ReadOpts,
         bind: bool,
         wait: Duration,
     ) -> Result<Conn<H>> {
+        let stream = stream.into();
         let writer: SharedWriter = Arc::new(Mutex::new(
             stream
                 .try_clone()
