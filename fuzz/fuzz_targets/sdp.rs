@@ -24,6 +24,7 @@ fuzz_target!(|data: &[u8]| {
         setup: Setup::Passive,
         direction: None,
         accept_types: Some("message/cpim"),
+        proto: None,
     };
     let Ok(out) = sdp.rewrite(&rw) else {
         return;
