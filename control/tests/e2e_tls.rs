@@ -21,31 +21,48 @@ use support::{Control, RelayProcess};
 const CALL: &str = "tls-call-1";
 const FROM: &str = "ft-1";
 
-/// A CA and a leaf for 127.0.0.1 in `dir`: (ca, cert, key).
-fn pki(dir: &std::path::Path) -> [String; 3] {
-    let ca_key = rcgen::KeyPair::generate().unwrap();
-    let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    p.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    // Distinct names: OpenSSL takes a leaf whose subject is its issuer's
-    // for self-signed.
-    p.distinguished_name
-        .push(rcgen::DnType::CommonName, "msrp-relay test CA");
-    let ca = p.self_signed(&ca_key).unwrap();
-    let key = rcgen::KeyPair::generate().unwrap();
-    let mut lp = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()]).unwrap();
-    lp.distinguished_name
-        .push(rcgen::DnType::CommonName, "msrp-relay");
-    let leaf = lp.signed_by(&key, &ca, &ca_key).unwrap();
-    let files = [
-        ("ca.pem", ca.pem()),
-        ("cert.pem", leaf.pem()),
-        ("key.pem", key.serialize_pem()),
-    ];
-    files.map(|(name, text)| {
-        let path = dir.join(name);
-        std::fs::write(&path, text).unwrap();
-        path.display().to_string()
-    })
+/// A test CA, and leaves for 127.0.0.1 signed by it.
+struct Pki {
+    ca: rcgen::Certificate,
+    ca_key: rcgen::KeyPair,
+}
+
+impl Pki {
+    fn new() -> Pki {
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        p.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        // Distinct names: OpenSSL takes a leaf whose subject is its
+        // issuer's for self-signed.
+        p.distinguished_name
+            .push(rcgen::DnType::CommonName, "msrp-relay test CA");
+        let ca = p.self_signed(&ca_key).unwrap();
+        Pki { ca, ca_key }
+    }
+
+    /// Writes `ca.pem`, and a fresh leaf as `cert.pem` / `key.pem`, to
+    /// `dir`: their paths.
+    fn write(&self, dir: &std::path::Path) -> [String; 3] {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut lp = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()]).unwrap();
+        lp.distinguished_name
+            .push(rcgen::DnType::CommonName, "msrp-relay");
+        let leaf = lp.signed_by(&key, &self.ca, &self.ca_key).unwrap();
+        let files = [
+            ("ca.pem", self.ca.pem()),
+            ("cert.pem", leaf.pem()),
+            ("key.pem", key.serialize_pem()),
+        ];
+        files.map(|(name, text)| {
+            let path = dir.join(name);
+            std::fs::write(&path, text).unwrap();
+            path.display().to_string()
+        })
+    }
+}
+
+fn tls_section(ca: &str, cert: &str, key: &str) -> String {
+    format!("[tls]\nlisten = \"127.0.0.1:0\"\ncert = {cert:?}\nkey = {key:?}\nca = {ca:?}\n")
 }
 
 fn offer_sdp(size: usize) -> String {
@@ -77,12 +94,8 @@ fn msrps_plain_sender_to_python_ssl_device_and_plain_device() {
 
 fn plain_sender_to_tls_and_plain(io: &str) {
     let dir = tempfile::tempdir().unwrap();
-    let [ca, cert, key] = pki(dir.path());
-    let relay = RelayProcess::start_io(
-        io,
-        "",
-        &format!("[tls]\nlisten = \"127.0.0.1:0\"\ncert = {cert:?}\nkey = {key:?}\nca = {ca:?}\n"),
-    );
+    let [ca, cert, key] = Pki::new().write(dir.path());
+    let relay = RelayProcess::start_io(io, "", &tls_section(&ca, &cert, &key));
     let msrp: SocketAddr = relay.msrp.parse().unwrap();
     let msrps: SocketAddr = relay.ready_word("msrps").unwrap().parse().unwrap();
     let mut fe = Control::connect(&relay.socket);
@@ -179,5 +192,65 @@ fn plain_sender_to_tls_and_plain(io: &str) {
     drop(rs.wait("the whole file", |s| s.complete));
     assert_eq!(rs.state().digest(), sha256_hex(&body));
     fe.ok(json!({"command": "delete", "call-id": CALL, "from-tag": FROM}));
+    assert!(relay.terminate().success());
+}
+
+/// The certificate the relay presents to a fresh handshake, as PEM
+/// without line breaks (Python's `ssl.get_server_certificate`).
+fn presented(addr: SocketAddr) -> String {
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            "import ssl,sys; print(ssl.get_server_certificate((sys.argv[1], int(sys.argv[2]))))",
+            "127.0.0.1",
+            &addr.port().to_string(),
+        ])
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .split_whitespace()
+        .collect()
+}
+
+fn pem_of(path: &str) -> String {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .split_whitespace()
+        .collect()
+}
+
+/// SIGHUP re-reads the certificate and key even when the configuration
+/// file did not change (a renewal rewrites them in place): the next
+/// handshake presents the new leaf. systemd's RELOADING=1 … READY=1 on
+/// the test's notify socket frame the reload.
+#[test]
+fn msrps_sighup_rereads_the_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new();
+    let [ca, cert, key] = pki.write(dir.path());
+    let sock = support::notify::Notify::bind();
+    let relay = RelayProcess::start_with(
+        "epoll",
+        "",
+        &tls_section(&ca, &cert, &key),
+        None,
+        &[sock.env()],
+    );
+    assert!(sock.next().contains("READY=1"));
+    let msrps: SocketAddr = relay.ready_word("msrps").unwrap().parse().unwrap();
+    let before = presented(msrps);
+    assert_eq!(before, pem_of(&cert));
+    pki.write(dir.path());
+    assert_ne!(pem_of(&cert), before, "a new leaf on disk");
+    relay.signal(nix::sys::signal::Signal::SIGHUP);
+    assert!(sock.next().contains("RELOADING=1"));
+    assert!(sock.next().contains("READY=1"));
+    assert_eq!(presented(msrps), pem_of(&cert), "the renewed leaf");
     assert!(relay.terminate().success());
 }
