@@ -115,7 +115,8 @@ pub fn run_from(cfg: &Config, path: Option<&Path>) -> Result<(), DaemonError> {
     // Deferred wakes: the server wakes each worker once per batch of
     // commands instead of once per posted command.
     let plane = Arc::new(relay.handle().with_deferred_wakes());
-    let core = Core::new(cfg.table(local.port())?, plane);
+    let tls_port = relay.tls_addr().map(|a| a.port());
+    let core = Core::new(cfg.table(local.port(), tls_port)?, plane);
     let server_cfg = cfg.server();
     let control_metrics = server_cfg.metrics.clone();
     let mut server = Server::start_on(listener, server_cfg, core)?;
@@ -138,6 +139,9 @@ pub fn run_from(cfg: &Config, path: Option<&Path>) -> Result<(), DaemonError> {
     tracing::info!(control = %socket.display(), msrp = %local, "msrp-relay ready");
     {
         let mut line = format!("msrp-relay ready control={} msrp={local}", socket.display());
+        if let Some(a) = relay.tls_addr() {
+            line.push_str(&format!(" msrps={a}"));
+        }
         if let Some(a) = ng.as_ref().and_then(NgListener::udp_addr) {
             line.push_str(&format!(" ng-udp={a}"));
         }
@@ -305,6 +309,26 @@ fn notify(state: &[NotifyState<'_>]) {
     }
 }
 
+/// SIGHUP: the TLS certificate and key are read again whether or not the
+/// file changed (a renewal rewrites them in place); connections up keep
+/// theirs. A failure keeps the running certificate, with one error line.
+fn reload_certificate(relay: &Relay, new: &Config) {
+    let Some(ctx) = relay.tls_context() else {
+        return;
+    };
+    match ctx.reload(&new.tls.files()) {
+        Ok(restart) => {
+            tracing::info!(cert = %new.tls.cert.display(), "TLS certificate reloaded");
+            if !restart.is_empty() {
+                tracing::warn!(keys = ?restart, "changed TLS keys take effect only after a restart");
+            }
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "TLS certificate not reloaded; the running one stays");
+        }
+    }
+}
+
 /// SIGHUP: reads the file again and applies its live keys. `None` (the
 /// running configuration stays, with one error line) when there is no
 /// file, it does not parse, or the data plane refuses it.
@@ -320,6 +344,7 @@ fn reload(current: &Config, path: Option<&Path>, relay: &Relay, server: &Server)
             return None;
         }
     };
+    reload_certificate(relay, &new);
     let changes = reload::diff(current, &new);
     if changes.is_empty() {
         tracing::info!(path = %path.display(), "reload: nothing changed");
@@ -331,7 +356,10 @@ fn reload(current: &Config, path: Option<&Path>, relay: &Relay, server: &Server)
             .handle()
             .reconfigure(&rc.engine, rc.process_memory_budget)
             .map_err(DaemonError::Reload)?;
-        Ok(next.table(relay.local_addr().port())?)
+        Ok(next.table(
+            relay.local_addr().port(),
+            relay.tls_addr().map(|a| a.port()),
+        )?)
     });
     match applied {
         Ok(table) => server.reconfigure_table(table),

@@ -10,7 +10,9 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use msrp_relay::fanout::{Answer, EngineError, EngineStats, Event, LegId, LegInfo, SessionId};
+use msrp_relay::fanout::{
+    Answer, EngineError, EngineStats, Event, LegId, LegInfo, SessionId, Transport,
+};
 
 use crate::plane::{DataPlane, PlaneError};
 
@@ -56,13 +58,19 @@ impl FakePlane {
         s.legs.get(leg.index as usize)?.as_ref()?.2.clone()
     }
 
-    fn uri(leg: LegId) -> String {
-        format!("msrp://127.0.0.1:2855/s{}l{};tcp", leg.session.0, leg.index)
+    fn uri(leg: LegId, t: Transport) -> String {
+        match t {
+            Transport::Tcp => format!("msrp://127.0.0.1:2855/s{}l{};tcp", leg.session.0, leg.index),
+            Transport::Tls => format!(
+                "msrps://127.0.0.1:2856/s{}l{};tcp",
+                leg.session.0, leg.index
+            ),
+        }
     }
 }
 
 impl DataPlane for FakePlane {
-    fn create_session(&self, label: &str) -> Result<(LegId, String), PlaneError> {
+    fn create_session(&self, label: &str, t: Transport) -> Result<(LegId, String), PlaneError> {
         let mut g = self.inner.lock().unwrap();
         g.0 += 1;
         let id = SessionId(g.0);
@@ -74,7 +82,7 @@ impl DataPlane for FakePlane {
             session: id,
             index: 0,
         };
-        Ok((leg, Self::uri(leg)))
+        Ok((leg, Self::uri(leg, t)))
     }
 
     fn add_leg(
@@ -82,6 +90,7 @@ impl DataPlane for FakePlane {
         session: SessionId,
         index: u32,
         label: &str,
+        t: Transport,
     ) -> Result<(LegId, String), PlaneError> {
         let mut g = self.inner.lock().unwrap();
         let s = g.1.get_mut(&session).ok_or(EngineError::NoSession)?;
@@ -96,7 +105,7 @@ impl DataPlane for FakePlane {
             index: s.legs.len() as u32 - 1,
         };
         g.2.push(format!("add_leg {}/{}", session.0, leg.index));
-        Ok((leg, Self::uri(leg)))
+        Ok((leg, Self::uri(leg, t)))
     }
 
     fn answer(&self, leg: LegId, answer: Answer) -> Result<(), PlaneError> {
@@ -157,7 +166,7 @@ impl DataPlane for FakePlane {
                     leg,
                     label: label.clone(),
                     state: state.clone(),
-                    local_uri: Self::uri(leg),
+                    local_uri: Self::uri(leg, Transport::Tcp),
                     bytes: fake_bytes(leg),
                     received: 0,
                     queued: 0,

@@ -10,7 +10,7 @@
 //! failed; a session freed) arrive as [`msrp_relay::fanout::Event`]s, which
 //! the server feeds to [`crate::table::Core::on_plane_event`].
 
-use msrp_relay::fanout::{Answer, EngineError, EngineStats, LegId, LegInfo, SessionId};
+use msrp_relay::fanout::{Answer, EngineError, EngineStats, LegId, LegInfo, SessionId, Transport};
 
 /// Why a data-plane call failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -26,17 +26,23 @@ pub enum PlaneError {
 
 /// The control surface of the data plane (`msrp_relay::io::RelayHandle`).
 pub trait DataPlane: Send + Sync {
-    /// Creates a session and its upstream leg (toward the sender); returns
-    /// the leg and the relay's own MSRP URI on it.
-    fn create_session(&self, upstream_label: &str) -> Result<(LegId, String), PlaneError>;
+    /// Creates a session and its upstream leg (toward the sender) over
+    /// `transport`; returns the leg and the relay's own MSRP URI on it.
+    fn create_session(
+        &self,
+        upstream_label: &str,
+        transport: Transport,
+    ) -> Result<(LegId, String), PlaneError>;
     /// Adds a device leg, invited: it keeps the whole content from now on.
     /// Adds device leg number `index` (the caller numbers a session's legs
     /// 1, 2, … in the order it adds them).
+    /// Its relay URI is for `transport` (`msrps:` on the TLS port).
     fn add_leg(
         &self,
         session: SessionId,
         index: u32,
         label: &str,
+        transport: Transport,
     ) -> Result<(LegId, String), PlaneError>;
     /// The leg's peer answered: its path and who connects.
     fn answer(&self, leg: LegId, answer: Answer) -> Result<(), PlaneError>;
@@ -65,10 +71,15 @@ impl From<msrp_relay::io::RelayError> for PlaneError {
 
 /// The real data plane.
 impl DataPlane for msrp_relay::io::RelayHandle {
-    fn create_session(&self, upstream_label: &str) -> Result<(LegId, String), PlaneError> {
-        Ok(msrp_relay::io::RelayHandle::create_session(
+    fn create_session(
+        &self,
+        upstream_label: &str,
+        transport: Transport,
+    ) -> Result<(LegId, String), PlaneError> {
+        Ok(msrp_relay::io::RelayHandle::create_session_on(
             self,
             upstream_label,
+            transport,
         )?)
     }
 
@@ -77,9 +88,10 @@ impl DataPlane for msrp_relay::io::RelayHandle {
         session: SessionId,
         index: u32,
         label: &str,
+        transport: Transport,
     ) -> Result<(LegId, String), PlaneError> {
-        Ok(msrp_relay::io::RelayHandle::add_leg_at(
-            self, session, index, label,
+        Ok(msrp_relay::io::RelayHandle::add_leg_at_on(
+            self, session, index, label, transport,
         )?)
     }
 

@@ -130,6 +130,7 @@ fn scrape(io: &str) {
     let chunks = body.len().div_ceil(CHUNK) as f64;
     assert!(v("msrp_relay_chunks_received_total") >= chunks);
     assert!(v("msrp_relay_chunks_sent_total") >= 2.0 * chunks);
+    assert!(v("msrp_relay_log_session_peak_bytes") > 0.0);
     assert!(v(r#"msrp_relay_msrp_responses_sent_total{code="200"}"#) >= chunks);
     assert_eq!(
         v(r#"msrp_relay_msrp_responses_sent_total{code="481"}"#),

@@ -19,6 +19,7 @@ const RELAY_V4: Rewrite<'static> = Rewrite {
     setup: Setup::Actpass,
     direction: None,
     accept_types: None,
+    proto: None,
 };
 
 /// Splits keeping each line's ending attached.

@@ -2,7 +2,10 @@
 //! bytes. Neither may panic. When a body parses and rewrites, the result
 //! parses again, its MSRP media point at the relay (`a=path`) with the
 //! relay's `a=setup` and forced `a=accept-types`, and rewriting it once
-//! more changes nothing (the rewrite is idempotent).
+//! more changes nothing (the rewrite is idempotent). Half the inputs (by
+//! their length) are made into a TLS leg's (`Rewrite::proto`): the
+//! result must then say `TCP/TLS/MSRP` on the TLS port, whatever the
+//! body's own protocol.
 
 #![no_main]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -11,19 +14,23 @@ use libfuzzer_sys::fuzz_target;
 use msrp_control::sdp::{Rewrite, Sdp, Setup};
 
 const PATH: &str = "msrp://192.0.2.7:2855/abcdefghijklmnopqrst;tcp";
+const TLS_PATH: &str = "msrps://192.0.2.7:2856/abcdefghijklmnopqrst;tcp";
 
 fuzz_target!(|data: &[u8]| {
     let Ok(sdp) = Sdp::parse(data) else {
         return;
     };
     let _ = sdp.msrp_media();
+    let tls = data.len() % 2 == 1;
+    let (path, port) = if tls { (TLS_PATH, 2856) } else { (PATH, 2855) };
     let rw = Rewrite {
         address: "192.0.2.7",
-        port: 2855,
-        path: PATH,
+        port,
+        path,
         setup: Setup::Passive,
         direction: None,
         accept_types: Some("message/cpim"),
+        proto: tls.then_some("TCP/TLS/MSRP"),
     };
     let Ok(out) = sdp.rewrite(&rw) else {
         return;
@@ -32,9 +39,12 @@ fuzz_target!(|data: &[u8]| {
     let media = again.msrp_media().expect("its MSRP media parse");
     let ours = media
         .iter()
-        .find(|m| m.peer_uri() == Some(PATH))
+        .find(|m| m.peer_uri() == Some(path))
         .unwrap_or_else(|| panic!("no media points at the relay:\n{out}"));
-    assert_eq!(ours.path, [PATH], "{out}");
+    assert_eq!(ours.path, [path], "{out}");
+    if tls {
+        assert!(ours.tls && ours.port == 2856, "{out}");
+    }
     assert_eq!(ours.setup, Some(Setup::Passive), "{out}");
     assert_eq!(ours.accept_types, ["message/cpim"], "{out}");
     let twice = again.rewrite(&rw).expect("a rewritten SDP rewrites");

@@ -138,7 +138,7 @@ impl Config {
                 send_zc_min: nonzero(self.msrp.send_zc_min_bytes),
                 ..UringConfig::default()
             },
-            tls: None,
+            tls: self.tls.listener()?,
         })
     }
 
@@ -202,10 +202,17 @@ impl Config {
     }
 
     /// The session table's configuration, once the MSRP port is known.
-    pub fn table(&self, bound_port: u16) -> Result<TableConfig, ConfigError> {
+    /// `bound_tls_port`: the TLS listener's port, if it runs.
+    pub fn table(
+        &self,
+        bound_port: u16,
+        bound_tls_port: Option<u16>,
+    ) -> Result<TableConfig, ConfigError> {
         Ok(TableConfig {
             relay_host: self.advertised_ip()?.to_string(),
             relay_port: self.advertised_port(bound_port),
+            relay_tls_port: bound_tls_port.map(|p| self.tls.advertised_port(p)),
+            relay_secure: self.msrp.secure,
             max_sessions: self.control.max_sessions,
             max_legs_per_session: self.control.max_legs_per_session,
             list_limit: self.control.list_limit,
@@ -254,7 +261,7 @@ mod tests {
         let relay = cfg.relay().unwrap();
         assert_eq!(relay.listen, "127.0.0.1:2855".parse().unwrap());
         assert_eq!(relay.engine.host, "127.0.0.1");
-        assert_eq!(cfg.table(2855).unwrap().relay_port, 2855);
+        assert_eq!(cfg.table(2855, None).unwrap().relay_port, 2855);
         assert_eq!(cfg.server().max_line, 65536);
         assert_eq!(relay.engine.read_ahead, 1 << 20);
     }
@@ -286,8 +293,8 @@ mod tests {
         )
         .unwrap();
         assert_eq!(ok.relay().unwrap().engine.host, "[2001:db8::1]");
-        assert_eq!(ok.table(2855).unwrap().relay_host, "2001:db8::1");
-        assert_eq!(ok.table(2855).unwrap().relay_port, 443);
+        assert_eq!(ok.table(2855, None).unwrap().relay_host, "2001:db8::1");
+        assert_eq!(ok.table(2855, None).unwrap().relay_port, 443);
         assert!(Config::parse("[msrp]\nadvertised-host = \"relay.example\"\n", p).is_err());
         assert!(Config::parse("[pacing]\nbye-per-sec = 0\n", p).is_err());
         let epoll = Config::parse("[msrp]\nio = \"epoll\"\n", p).unwrap();

@@ -3,6 +3,7 @@
 
 mod build;
 pub mod reload;
+mod tls;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -12,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::policy::{AuthPolicy, OperatorPolicy, RegistryLimits, RequestKind};
 
 pub use build::default_socket;
+pub use tls::Tls;
 
 /// Why the configuration cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -60,6 +62,8 @@ pub struct Config {
     pub metrics: Metrics,
     /// `[ng]`: the rtpengine ng protocol listener (off by default).
     pub ng: Ng,
+    /// `[tls]`: MSRP over TLS on its own port (off by default).
+    pub tls: Tls,
 }
 
 /// `[control]`.

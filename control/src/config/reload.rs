@@ -28,6 +28,9 @@ const LIVE: &[&str] = &[
     "pacing.*",
     "policy.*",
     "log.filter",
+    // Read again on every SIGHUP (renewed in place or moved).
+    "tls.cert",
+    "tls.key",
 ];
 
 fn is_live(key: &str) -> bool {

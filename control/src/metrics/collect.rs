@@ -187,7 +187,7 @@ fn plane(e: &mut DescriptorEncoder<'_>, stats: &[EngineStats]) -> Result<(), Err
         legs.map(|(k, n)| (k, ConstGauge::new(n))),
         Gauge,
     )?;
-    let rows: [(&str, &str, u64, bool); 12] = [
+    let rows: [(&str, &str, u64, bool); 13] = [
         (
             "msrp_relay_msrp_connections",
             "MSRP connections open",
@@ -222,6 +222,12 @@ fn plane(e: &mut DescriptorEncoder<'_>, stats: &[EngineStats]) -> Result<(), Err
             "msrp_relay_log_memory_bytes",
             "Content held in memory by the sessions' logs",
             sum(|s| s.log_memory),
+            false,
+        ),
+        (
+            "msrp_relay_log_session_peak_bytes",
+            "The most content one session's log has held in memory since start",
+            stats.iter().map(|s| s.log_memory_peak).max().unwrap_or(0),
             false,
         ),
         (

@@ -14,7 +14,8 @@
 //! Keys a relay of MSRP cannot honour (ICE, DTLS, SDES, codecs, RTCP,
 //! `media-address`, `address-family`, `direction`, `received-from`,
 //! `replace`, recording) are ignored. `transport-protocol`, when given,
-//! must name an MSRP transport.
+//! must name an MSRP transport; in an `offer` it sets the branch's leg's
+//! (`TCP/TLS/MSRP`: msrps on the relay's TLS port).
 
 use std::time::Instant;
 
@@ -22,7 +23,8 @@ use super::bencode::{Value, dict};
 use super::convert::{self, KeyError, Keys};
 use crate::policy::RequestKind;
 use crate::protocol::{
-    Answer, Command, Delete, Event, List, Offer, OkReply, Query, Reply, ReplyBody, Request,
+    Answer, Command, Delete, Event, List, MsrpProtocol, Offer, OkReply, Query, Reply, ReplyBody,
+    Request,
 };
 use crate::table::{ConnId, Core, TableError};
 
@@ -138,14 +140,20 @@ fn request(command: Command) -> Request {
     }
 }
 
-fn check_transport(keys: &Keys<'_>) -> Result<(), KeyError> {
+/// `transport-protocol`, if given: in an `offer`, the transport of the
+/// branch's leg (as rtpengine changes the protocol it offers to the
+/// callee); in an `answer`, only checked (the sender's leg keeps the
+/// sender's protocol).
+fn check_transport(keys: &Keys<'_>) -> Result<Option<MsrpProtocol>, KeyError> {
     // rtpengine takes both spellings.
     let given = match keys.opt_str("transport-protocol")? {
         Some(t) => Some(t),
         None => keys.opt_str("transport protocol")?,
     };
     match given.as_deref() {
-        None | Some("TCP/MSRP") | Some("TCP/TLS/MSRP") => Ok(()),
+        None => Ok(None),
+        Some(t) if t.eq_ignore_ascii_case("TCP/MSRP") => Ok(Some(MsrpProtocol::Tcp)),
+        Some(t) if t.eq_ignore_ascii_case("TCP/TLS/MSRP") => Ok(Some(MsrpProtocol::Tls)),
         Some(_) => Err(KeyError::Type {
             key: "transport-protocol",
             want: "TCP/MSRP or TCP/TLS/MSRP (the relay carries MSRP only)",
@@ -158,7 +166,7 @@ fn sdp(keys: &Keys<'_>) -> Result<String, KeyError> {
 }
 
 fn offer(keys: &Keys<'_>) -> Result<Offer, KeyError> {
-    check_transport(keys)?;
+    let transport = check_transport(keys)?;
     if keys.opt_nonempty("to-tag")?.is_some() {
         return Err(KeyError::Unsupported(
             "an offer with a to-tag (a re-INVITE): an MSRP session is not renegotiated",
@@ -185,6 +193,7 @@ fn offer(keys: &Keys<'_>) -> Result<Offer, KeyError> {
         sdp,
         kind,
         instance_id: keys.opt_nonempty("instance-id")?,
+        transport,
     })
 }
 

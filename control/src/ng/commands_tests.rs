@@ -356,3 +356,51 @@ fn ng_list_and_statistics() {
     ok(&st);
     assert_eq!(st.get("sessions-total"), Some(&Value::Int(1)));
 }
+
+/// `transport-protocol` in an `offer` picks the branch leg's transport: a
+/// plain sender's offer becomes a TLS device's (m= protocol and port,
+/// msrps path); without a TLS listener the offer is refused with a clear
+/// reason.
+#[test]
+fn ng_offer_transport_protocol_picks_the_device_legs_transport() {
+    let mut t = T::new();
+    let no_tls = t.run(&[
+        ("command", "offer"),
+        ("call-id", "tp1"),
+        ("from-tag", "f"),
+        ("via-branch", "b1"),
+        ("sdp", CHAT_SDP),
+        ("transport-protocol", "TCP/TLS/MSRP"),
+    ]);
+    assert!(err(&no_tls).contains("no TLS listener"), "{no_tls:?}");
+
+    let plane = Arc::new(FakePlane::default());
+    let cfg = TableConfig {
+        relay_tls_port: Some(2856),
+        ..TableConfig::default()
+    };
+    let mut t = T {
+        core: Core::new(cfg, plane.clone()),
+        plane,
+        now: Instant::now(),
+    };
+    let r = t.run(&[
+        ("command", "offer"),
+        ("call-id", "tp1"),
+        ("from-tag", "f"),
+        ("via-branch", "b1"),
+        ("sdp", CHAT_SDP),
+        ("transport-protocol", "TCP/TLS/MSRP"),
+    ]);
+    let sdp = s(&r, "sdp");
+    assert!(sdp.contains("m=message 2856 TCP/TLS/MSRP *"), "{sdp}");
+    assert!(sdp.contains("a=path:msrps://127.0.0.1:2856/"), "{sdp}");
+    let r = t.run(&[
+        ("command", "offer"),
+        ("call-id", "tp1"),
+        ("from-tag", "f"),
+        ("via-branch", "b2"),
+        ("sdp", CHAT_SDP),
+    ]);
+    assert!(s(&r, "sdp").contains("m=message 2855 TCP/MSRP *"), "{r:?}");
+}

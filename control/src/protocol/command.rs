@@ -69,6 +69,32 @@ pub struct Offer {
     /// `query`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instance_id: Option<String>,
+    /// The MSRP transport of this device's leg, when it differs from the
+    /// sender's: `"TCP/TLS/MSRP"` (msrps, on the relay's TLS port) or
+    /// `"TCP/MSRP"`. Absent: the sender's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transport: Option<MsrpProtocol>,
+}
+
+/// An MSRP media protocol (RFC 4975 §8.1, the `m=` line's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MsrpProtocol {
+    /// `TCP/MSRP`: plain TCP, `msrp:` URIs.
+    #[serde(rename = "TCP/MSRP")]
+    Tcp,
+    /// `TCP/TLS/MSRP`: TLS, `msrps:` URIs.
+    #[serde(rename = "TCP/TLS/MSRP")]
+    Tls,
+}
+
+impl MsrpProtocol {
+    /// The `m=` line's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MsrpProtocol::Tcp => "TCP/MSRP",
+            MsrpProtocol::Tls => "TCP/TLS/MSRP",
+        }
+    }
 }
 
 /// `answer`: a device's 200 OK.

@@ -23,8 +23,8 @@ pub use codec::{
     encode_reply, encode_reply_into, encode_request,
 };
 pub use command::{
-    Answer, Command, CommandName, Delete, Drain, List, Offer, Plan, Query, Reject, Request,
-    Subscribe,
+    Answer, Command, CommandName, Delete, Drain, List, MsrpProtocol, Offer, Plan, Query, Reject,
+    Request, Subscribe,
 };
 pub use event::{DoneReason, Event, EventName};
 pub use reply::{

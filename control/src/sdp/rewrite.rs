@@ -24,6 +24,10 @@ pub struct Rewrite<'a> {
     /// `a=accept-types` value to force, e.g. `message/cpim` in a Large
     /// Message answer (PF-LMM-FIRST200); `None` keeps it.
     pub accept_types: Option<&'a str>,
+    /// The `m=` protocol to put, `TCP/MSRP` or `TCP/TLS/MSRP`: a leg may
+    /// run over another transport than the peer it is made from (a plain
+    /// sender fanned out to TLS devices, RFC 4975 §8.1); `None` keeps it.
+    pub proto: Option<&'a str>,
 }
 
 #[derive(Default)]
@@ -70,14 +74,24 @@ impl Sdp {
         let Some(section) = self.media.get(media) else {
             return Err(SdpError::NoMsrpMedia);
         };
+        let proto = match rw.proto {
+            None => section.proto.as_str(),
+            Some(p) if p == "TCP/MSRP" || p == "TCP/TLS/MSRP" => p,
+            Some(p) => {
+                return Err(SdpError::BadRelayUri {
+                    uri: rw.path.to_owned(),
+                    reason: format!("{p:?} is not an MSRP protocol (TCP/MSRP, TCP/TLS/MSRP)"),
+                });
+            }
+        };
         let secure_uri = rw
             .path
             .get(..6)
             .is_some_and(|s| s.eq_ignore_ascii_case("msrps:"));
-        if secure_uri != section.is_tls() {
+        if secure_uri != proto.eq_ignore_ascii_case("TCP/TLS/MSRP") {
             return Err(SdpError::BadRelayUri {
                 uri: rw.path.to_owned(),
-                reason: format!("scheme does not match the media protocol {}", section.proto),
+                reason: format!("scheme does not match the media protocol {proto}"),
             });
         }
         if rw.setup == Setup::Holdconn {
@@ -113,10 +127,15 @@ impl Sdp {
         let m_text = &self.lines[section.m_line].text;
         let (from, to) = section.port_span;
         let port = rw.port.to_string();
-        edits.replace.push((
-            section.m_line,
-            format!("{}{port}{}", &m_text[..from], &m_text[to..]),
-        ));
+        let mut rest = m_text[to..].to_owned();
+        if !proto.eq_ignore_ascii_case(&section.proto)
+            && let Some(i) = rest.find(section.proto.as_str())
+        {
+            rest.replace_range(i..i + section.proto.len(), proto);
+        }
+        edits
+            .replace
+            .push((section.m_line, format!("{}{port}{rest}", &m_text[..from])));
 
         let attrs = section.m_line + 1..section.end;
         let find = |name: &str| {
@@ -204,6 +223,7 @@ mod tests {
         setup: Setup::Passive,
         direction: None,
         accept_types: None,
+        proto: None,
     };
 
     fn rw(body: &str, r: &Rewrite<'_>) -> Result<String, SdpError> {
@@ -273,6 +293,52 @@ mod tests {
         assert_eq!(
             rw(without, &r).unwrap(),
             "v=0\r\nm=message 2855 TCP/MSRP *\r\nc=IN IP4 192.0.2.10\r\na=path:msrp://192.0.2.10:2855/rl4y;tcp\r\na=setup:passive\r\na=recvonly\r\na=accept-types:message/cpim\r\n"
+        );
+    }
+
+    /// A plain sender's offer made into a TLS device's: `m=` protocol and
+    /// port, `msrps:` path; and back, for the answer.
+    #[test]
+    fn the_protocol_is_changed_both_ways() {
+        let plain = "v=0\r\nc=IN IP4 h\r\nm=message 7/2 TCP/MSRP *\r\na=path:msrp://h:7/s;tcp\r\n";
+        let tls = Rewrite {
+            port: 2856,
+            path: "msrps://192.0.2.10:2856/rl4y;tcp",
+            proto: Some("TCP/TLS/MSRP"),
+            ..RELAY
+        };
+        let out = rw(plain, &tls).unwrap();
+        assert!(out.contains("m=message 2856/2 TCP/TLS/MSRP *\r\n"), "{out}");
+        assert!(
+            out.contains("a=path:msrps://192.0.2.10:2856/rl4y;tcp"),
+            "{out}"
+        );
+        let back = Rewrite {
+            proto: Some("TCP/MSRP"),
+            ..RELAY
+        };
+        let out = rw(&out, &back).unwrap();
+        assert!(out.contains("m=message 2855/2 TCP/MSRP *\r\n"), "{out}");
+        // The scheme must agree with the protocol put, and only MSRP goes.
+        assert!(
+            rw(
+                plain,
+                &Rewrite {
+                    proto: Some("TCP/TLS/MSRP"),
+                    ..RELAY
+                }
+            )
+            .is_err()
+        );
+        assert!(
+            rw(
+                plain,
+                &Rewrite {
+                    proto: Some("RTP/AVP"),
+                    ..RELAY
+                }
+            )
+            .is_err()
         );
     }
 

@@ -44,6 +44,12 @@ pub struct TableConfig {
     pub relay_host: String,
     /// Port put in `m=` (the MSRP listener's advertised port).
     pub relay_port: u16,
+    /// Port put in `m=` of `TCP/TLS/MSRP` legs (the TLS listener's);
+    /// `None`: no TLS listener.
+    pub relay_tls_port: Option<u16>,
+    /// `[msrp] secure`: TLS is terminated in front of the relay, so a
+    /// `TCP/TLS/MSRP` leg without a TLS listener is plain TCP here.
+    pub relay_secure: bool,
     /// Sessions at most.
     pub max_sessions: usize,
     /// Device legs (branches) per session at most.
@@ -70,6 +76,8 @@ impl Default for TableConfig {
         TableConfig {
             relay_host: "127.0.0.1".into(),
             relay_port: 2855,
+            relay_tls_port: None,
+            relay_secure: false,
             max_sessions: 10_000,
             max_legs_per_session: 32,
             list_limit: 1000,
@@ -190,6 +198,8 @@ impl DeviceStatus {
 #[derive(Debug, Clone)]
 pub(crate) struct DeviceLeg {
     pub(crate) via_branch: String,
+    /// Offered as `TCP/TLS/MSRP`.
+    pub(crate) tls: bool,
     pub(crate) to_tag: Option<String>,
     pub(crate) instance_id: Option<String>,
     pub(crate) leg: LegId,
@@ -203,6 +213,8 @@ pub(crate) struct DeviceLeg {
 #[derive(Debug, Clone)]
 pub(crate) struct Upstream {
     pub(crate) leg: LegId,
+    /// The sender offered `TCP/TLS/MSRP`.
+    pub(crate) tls: bool,
     pub(crate) uri: String,
     pub(crate) peer_path: Vec<Bytes>,
     pub(crate) plane_setup: PlaneSetup,

@@ -5,7 +5,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
 use bytes::Bytes;
-use msrp_relay::fanout::{Answer as PlaneAnswer, LegId, Setup as PlaneSetup};
+use msrp_relay::fanout::{Answer as PlaneAnswer, LegId, Setup as PlaneSetup, Transport};
 use msrp_relay::msrp::MsrpUri;
 
 use super::{ConnId, DeviceLeg, DeviceStatus, Entry, TableError, Upstream};
@@ -69,13 +69,39 @@ fn first_hop_addr(media: &MsrpMedia) -> Result<SocketAddr, TableError> {
     Ok(SocketAddr::new(ip, port))
 }
 
+/// The `m=` protocol of a leg.
+fn proto(tls: bool) -> &'static str {
+    if tls { "TCP/TLS/MSRP" } else { "TCP/MSRP" }
+}
+
 impl super::Core {
-    fn rewrite(&self, sdp: &Sdp, rw: Rewrite<'_>) -> Result<String, TableError> {
+    /// `rw` with the relay's address and the port of the leg's transport.
+    fn rewrite(&self, sdp: &Sdp, t: Transport, rw: Rewrite<'_>) -> Result<String, TableError> {
         Ok(sdp.rewrite(&Rewrite {
             address: &self.cfg.relay_host,
-            port: self.cfg.relay_port,
+            port: self.port_of(t),
             ..rw
         })?)
+    }
+
+    fn port_of(&self, t: Transport) -> u16 {
+        match (t, self.cfg.relay_tls_port) {
+            (Transport::Tls, Some(p)) => p,
+            _ => self.cfg.relay_port,
+        }
+    }
+
+    /// The data plane's transport of a leg whose SDP says `tls`.
+    fn transport_of(&self, tls: bool) -> Result<Transport, TableError> {
+        match (tls, self.cfg.relay_tls_port, self.cfg.relay_secure) {
+            (false, _, _) => Ok(Transport::Tcp),
+            (true, Some(_), _) => Ok(Transport::Tls),
+            // Terminated in front of the relay: plain TCP here.
+            (true, None, true) => Ok(Transport::Tcp),
+            (true, None, false) => Err(TableError::Path(
+                "TCP/TLS/MSRP, but this relay has no TLS listener ([tls] listen)".into(),
+            )),
+        }
     }
 
     /// `offer`: see `docs/control-protocol.md` §3.
@@ -87,8 +113,15 @@ impl super::Core {
     ) -> Result<OfferReply, TableError> {
         let sdp = Sdp::parse_str(&o.sdp)?;
         let media = active_media(&sdp)?;
+        // The device's leg runs over what the front end asked for, else
+        // over the sender's transport.
+        let dev_tls = o
+            .transport
+            .map_or(media.tls, |t| t == crate::protocol::MsrpProtocol::Tls);
+        let up_t = self.transport_of(media.tls)?;
+        let dev_t = self.transport_of(dev_tls)?;
         // Validate the whole rewrite before anything is created.
-        let scheme = if media.tls { "msrps" } else { "msrp" };
+        let scheme = if dev_tls { "msrps" } else { "msrp" };
         let probe = format!("{scheme}://{}:1/probe;tcp", self.cfg.relay_host);
         let probe = if self.cfg.relay_host.contains(':') {
             format!("{scheme}://[{}]:1/probe;tcp", self.cfg.relay_host)
@@ -102,8 +135,9 @@ impl super::Core {
             setup: offer_setup(true),
             direction: None,
             accept_types: None,
+            proto: (dev_tls != media.tls).then_some(proto(dev_tls)),
         };
-        self.rewrite(&sdp, rw)?;
+        self.rewrite(&sdp, dev_t, rw)?;
         let key = (o.call_id.clone(), o.from_tag.clone());
         let (leg, uri, created) = match self.sessions.get_mut(&key) {
             Some(e) => {
@@ -127,7 +161,7 @@ impl super::Core {
                 }
                 e.adopt(conn);
                 let index = e.next_leg;
-                let (leg, uri) = self.plane.add_leg(e.id, index, &o.via_branch)?;
+                let (leg, uri) = self.plane.add_leg(e.id, index, &o.via_branch, dev_t)?;
                 e.next_leg += 1;
                 if let Err(err) = e.fork.add_branch(o.via_branch.clone()) {
                     let _ = self.plane.remove_leg(leg);
@@ -150,8 +184,8 @@ impl super::Core {
                 let fork = Fork::new(o.kind, [o.via_branch.clone()], self.cfg.accept)?;
                 let up = self.upstream_plan(&media, now)?;
                 let label = format!("{};{}", o.call_id, o.from_tag);
-                let (up_leg, up_uri) = self.plane.create_session(&label)?;
-                let (leg, uri) = match self.plane.add_leg(up_leg.session, 1, &o.via_branch) {
+                let (up_leg, up_uri) = self.plane.create_session(&label, up_t)?;
+                let (leg, uri) = match self.plane.add_leg(up_leg.session, 1, &o.via_branch, dev_t) {
                     Ok(x) => x,
                     Err(e) => {
                         let _ = self.plane.end_session(up_leg.session);
@@ -181,12 +215,13 @@ impl super::Core {
                 (leg, uri, true)
             }
         };
-        let out = self.rewrite(&sdp, Rewrite { path: &uri, ..rw });
+        let out = self.rewrite(&sdp, dev_t, Rewrite { path: &uri, ..rw });
         let Some(e) = self.sessions.get_mut(&key) else {
             return Err(TableError::Ending);
         };
         e.devices.push(DeviceLeg {
             via_branch: o.via_branch,
+            tls: dev_tls,
             to_tag: None,
             instance_id: o.instance_id,
             leg,
@@ -206,6 +241,7 @@ impl super::Core {
             ConnectionRole::Connect => PlaneSetup::Active(first_hop_addr(media)?),
         };
         Ok(Upstream {
+            tls: media.tls,
             leg: LegId {
                 session: msrp_relay::fanout::SessionId(0),
                 index: 0,
@@ -239,8 +275,10 @@ impl super::Core {
         a: Answer,
         events: &mut Vec<Event>,
     ) -> Result<(AnswerReply, String), TableError> {
-        let (host, port) = (self.cfg.relay_host.clone(), self.cfg.relay_port);
+        let host = self.cfg.relay_host.clone();
         let plane = self.plane.clone();
+        let ports = (self.port_of(Transport::Tcp), self.port_of(Transport::Tls));
+        let tls_port = self.cfg.relay_tls_port;
         let e = self.entry_mut(&a.call_id, &a.from_tag)?;
         e.adopt(conn);
         let di = e.device(&a.via_branch)?;
@@ -262,8 +300,24 @@ impl super::Core {
                 ));
             }
         };
+        let offered = e.devices[di].tls;
+        if media.tls != offered {
+            return Err(TableError::Path(format!(
+                "the answer's protocol {} differs from the offer's {}",
+                proto(media.tls),
+                proto(offered)
+            )));
+        }
+        // The sender's leg keeps the sender's transport and port.
+        let up_tls = e.upstream.tls;
+        let port = if up_tls && tls_port.is_some() {
+            ports.1
+        } else {
+            ports.0
+        };
         let large = e.kind == RequestKind::LargeMessage;
         let sender_sdp = sdp.rewrite(&Rewrite {
+            proto: (up_tls != media.tls).then_some(proto(up_tls)),
             address: &host,
             port,
             path: &e.upstream.uri,

@@ -74,6 +74,7 @@ pub struct Relay {
     threads: Vec<JoinHandle<()>>,
     local_addr: SocketAddr,
     tls_addr: Option<SocketAddr>,
+    tls: Option<super::tls::TlsContext>,
     events: Receiver<Event>,
     driver: Driver,
     counters: Vec<Arc<Counters>>,
@@ -105,6 +106,7 @@ impl Relay {
             threads: started.threads,
             local_addr: started.local_addr,
             tls_addr: started.tls_addr,
+            tls: cfg.tls.as_ref().map(|t| t.context.clone()),
             events,
             driver,
             counters: started.counters,
@@ -143,6 +145,14 @@ impl Relay {
     /// The address the TLS listeners are bound to, if TLS is configured.
     pub fn tls_addr(&self) -> Option<SocketAddr> {
         self.tls_addr
+    }
+
+    /// The TLS context the workers share: [`TlsContext::reload`] swaps the
+    /// certificate for the next handshakes.
+    ///
+    /// [`TlsContext::reload`]: super::tls::TlsContext::reload
+    pub fn tls_context(&self) -> Option<&super::tls::TlsContext> {
+        self.tls.as_ref()
     }
 
     /// Every worker's engine events, in the order each worker raised them.

@@ -9,8 +9,11 @@ use smallvec::SmallVec;
 
 use super::header::HeaderField;
 
-/// Every header field of a head, in wire order.
-#[derive(Clone, Default, PartialEq, Eq)]
+/// Every header field of a head, in wire order. Two are equal when they
+/// hold the same names and values in the same order, however the bytes
+/// around them were laid out (`name:value` and `name: value` are one
+/// field).
+#[derive(Clone, Default)]
 pub struct Fields {
     block: Bytes,
     /// Per field: name start, name end, value start, value end in `block`
@@ -84,6 +87,14 @@ impl Fields {
         (0..self.len()).filter_map(|i| self.field(i)).collect()
     }
 }
+
+impl PartialEq for Fields {
+    fn eq(&self, other: &Fields) -> bool {
+        self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for Fields {}
 
 impl std::fmt::Debug for Fields {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
