@@ -36,6 +36,9 @@ pub enum Command {
     Setup(SetupArgs),
     /// Many accepted idle legs: the relay's memory per leg.
     Idle(IdleArgs),
+    /// New legs per second (connect, TLS handshake, bind, its 200) over
+    /// TLS and over plain TCP, to a one-worker relay by default.
+    Handshake(HandshakeArgs),
     /// Runs the relay daemon in this process (used by `--spawn`).
     #[command(hide = true)]
     Relay {
@@ -112,6 +115,21 @@ pub struct Common {
     pub timeout: u64,
 }
 
+/// `--tls`: the legs the scenario measures run over TLS.
+#[derive(Debug, Clone, Default, Args)]
+pub struct TlsArgs {
+    /// Legs over TLS (`msrps:` URIs, `TCP/TLS/MSRP`): a spawned relay gets
+    /// a `[tls]` listener with a throw-away CA and leaf for 127.0.0.1. Each
+    /// relay case also runs over plain TCP in the same run, with the TLS /
+    /// plain ratio.
+    #[arg(long)]
+    pub tls: bool,
+    /// CA bundle to check a running relay's certificate against (with
+    /// `--tls --control`).
+    #[arg(long, value_name = "FILE", requires = "tls")]
+    pub tls_ca: Option<PathBuf>,
+}
+
 /// `fanout`.
 #[derive(Debug, Clone, Args)]
 pub struct FanoutArgs {
@@ -153,6 +171,9 @@ pub struct FanoutArgs {
     pub no_slow_reference: bool,
     #[command(flatten)]
     #[allow(missing_docs)]
+    pub tls: TlsArgs,
+    #[command(flatten)]
+    #[allow(missing_docs)]
     pub common: Common,
 }
 
@@ -186,6 +207,9 @@ pub struct ChatArgs {
     /// Messages per session in `--serial` mode.
     #[arg(long, default_value_t = 2000)]
     pub messages: u64,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub tls: TlsArgs,
     #[command(flatten)]
     #[allow(missing_docs)]
     pub common: Common,
@@ -236,6 +260,31 @@ pub struct IdleArgs {
     /// Connections opened at once.
     #[arg(long, default_value_t = 4)]
     pub threads: usize,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub tls: TlsArgs,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub common: Common,
+}
+
+/// `handshake`.
+#[derive(Debug, Clone, Args)]
+pub struct HandshakeArgs {
+    /// Legs to connect and bind per phase (TLS, then plain TCP).
+    #[arg(long, default_value_t = 2000)]
+    pub legs: usize,
+    /// Device legs per session (each session also has its sender leg).
+    #[arg(long, short = 'm', default_value_t = 9)]
+    pub devices: usize,
+    /// Connecting threads (each connects, handshakes and binds one leg at
+    /// a time).
+    #[arg(long, default_value_t = 4)]
+    pub threads: usize,
+    /// CA bundle to check a running relay's certificate against (with
+    /// `--control`).
+    #[arg(long, value_name = "FILE")]
+    pub tls_ca: Option<PathBuf>,
     #[command(flatten)]
     #[allow(missing_docs)]
     pub common: Common,
@@ -313,6 +362,30 @@ mod tests {
         assert!(parse(&["fanout", "--runs", "0"]).is_err());
         assert!(parse(&["chat", "--imdn", "maybe"]).is_err());
         assert!(parse(&["setup", "--control", "/x", "--spawn"]).is_err());
+        assert!(parse(&["fanout", "--tls-ca", "/ca.pem"]).is_err());
+    }
+
+    #[test]
+    fn tls_arguments() {
+        let Command::Fanout(f) = parse(&["fanout", "--tls"]).unwrap().command else {
+            panic!("not fanout")
+        };
+        assert!(f.tls.tls && f.tls.tls_ca.is_none());
+        let Command::Idle(i) = parse(&["idle", "--tls", "--tls-ca", "/ca.pem", "--legs", "10"])
+            .unwrap()
+            .command
+        else {
+            panic!("not idle")
+        };
+        assert_eq!(i.tls.tls_ca, Some(PathBuf::from("/ca.pem")));
+        let Command::Handshake(h) = parse(&["handshake", "--legs", "500", "--workers", "1"])
+            .unwrap()
+            .command
+        else {
+            panic!("not handshake")
+        };
+        assert_eq!((h.legs, h.threads, h.common.workers), (500, 4, 1));
+        assert!(parse(&["chat", "--tls"]).is_ok());
     }
 
     #[test]

@@ -184,11 +184,25 @@ fn reader(s: UnixStream, pending: &Pending, events: &Events) {
     events.cv.notify_all();
 }
 
+/// The MSRP media protocol of a path: `TCP/TLS/MSRP` for an `msrps:`
+/// URI (a TLS leg), `TCP/MSRP` otherwise.
+pub fn media_proto(path: &str) -> &'static str {
+    if path
+        .get(..6)
+        .is_some_and(|s| s.eq_ignore_ascii_case("msrps:"))
+    {
+        "TCP/TLS/MSRP"
+    } else {
+        "TCP/MSRP"
+    }
+}
+
 /// The sender's SDP offer for a session of `kind` (`chat` or a file of
-/// `size` bytes).
+/// `size` bytes); over TLS when `sender_path` is an `msrps:` URI.
 pub fn offer_sdp(sender_path: &str, file_size: Option<u64>) -> String {
+    let proto = media_proto(sender_path);
     let mut s = format!(
-        "v=0\r\no=alice 2890844526 2890844526 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=message 9 TCP/MSRP *\r\na=accept-types:message/cpim text/plain application/octet-stream\r\na=setup:actpass\r\na=path:{sender_path}\r\n"
+        "v=0\r\no=alice 2890844526 2890844526 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=message 9 {proto} *\r\na=accept-types:message/cpim text/plain application/octet-stream\r\na=setup:actpass\r\na=path:{sender_path}\r\n"
     );
     if let Some(size) = file_size {
         s.push_str(&format!(
@@ -198,10 +212,12 @@ pub fn offer_sdp(sender_path: &str, file_size: Option<u64>) -> String {
     s
 }
 
-/// A device's SDP answer: it connects (`a=setup:active`) from `path`.
+/// A device's SDP answer: it connects (`a=setup:active`) from `path`
+/// (over TLS for an `msrps:` URI).
 pub fn answer_sdp(path: &str, file: bool) -> String {
     format!(
-        "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=message 9 TCP/MSRP *\r\n{}a=accept-types:message/cpim text/plain application/octet-stream\r\na=setup:active\r\na=path:{path}\r\n",
+        "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=message 9 {} *\r\n{}a=accept-types:message/cpim text/plain application/octet-stream\r\na=setup:active\r\na=path:{path}\r\n",
+        media_proto(path),
         if file { "a=recvonly\r\n" } else { "" }
     )
 }
@@ -283,5 +299,12 @@ mod tests {
         assert!(o.contains("size:10"));
         let a = answer_sdp("msrp://127.0.0.1:9/d1;tcp", false);
         assert_eq!(sdp_attr(&a, "a=setup:"), Some("active"));
+        assert_eq!(sdp_attr(&a, "m=message "), Some("9 TCP/MSRP *"));
+        // An msrps: path makes a TLS offer and answer.
+        let o = offer_sdp("msrps://127.0.0.1:9/s1;tcp", None);
+        assert_eq!(sdp_attr(&o, "m=message "), Some("9 TCP/TLS/MSRP *"));
+        let a = answer_sdp("MSRPS://127.0.0.1:9/d1;tcp", true);
+        assert_eq!(sdp_attr(&a, "m=message "), Some("9 TCP/TLS/MSRP *"));
+        assert_eq!(media_proto("msrp"), "TCP/MSRP");
     }
 }

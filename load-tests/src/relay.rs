@@ -40,6 +40,8 @@ pub struct Target {
     pub pid: Option<u32>,
     /// The ng UDP listener (`ng-udp=` of a spawned relay's ready line).
     pub ng_udp: Option<std::net::SocketAddr>,
+    /// The TLS listener (`msrps=` of a spawned relay's ready line).
+    pub msrps: Option<std::net::SocketAddr>,
     child: Option<Child>,
     _dir: Option<tempfile::TempDir>,
 }
@@ -108,6 +110,7 @@ impl Target {
             socket: dir.path().join("relay.sock"),
             pid: Some(pid),
             ng_udp: None,
+            msrps: None,
             child: Some(child),
             _dir: Some(dir),
         };
@@ -136,6 +139,10 @@ impl Target {
                     .split_whitespace()
                     .find_map(|w| w.strip_prefix("ng-udp="))
                     .and_then(|a| a.parse().ok());
+                t.msrps = line
+                    .split_whitespace()
+                    .find_map(|w| w.strip_prefix("msrps="))
+                    .and_then(|a| a.parse().ok());
                 Ok(t)
             }
             Ok(Ok(line)) => {
@@ -158,6 +165,7 @@ impl Target {
             socket: socket.to_owned(),
             pid: None,
             ng_udp: None,
+            msrps: None,
             child: None,
             _dir: None,
         }
@@ -240,5 +248,24 @@ mod tests {
         assert_eq!(cfg.msrp.listen.to_string(), "127.0.0.1:0");
         assert_eq!(cfg.pacing.bye_per_sec, 1000);
         assert_eq!(cfg.socket(), dir.path().join("relay.sock"));
+    }
+
+    /// The `[tls]` section `--tls` adds is one the relay takes, and its
+    /// files load.
+    #[test]
+    fn tls_section_parses_and_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        let pki = crate::tls::Pki::generate().unwrap();
+        let opts = SpawnOpts {
+            extra_toml: pki.relay_toml(),
+            ..SpawnOpts::default()
+        };
+        let p = dir.path().join("c.toml");
+        std::fs::write(&p, spawn_config(dir.path(), &opts).unwrap()).unwrap();
+        let cfg = msrp_control::config::Config::load(&p).unwrap();
+        assert_eq!(cfg.tls.listen, "127.0.0.1:0");
+        assert_eq!(cfg.tls.cert, pki.cert);
+        assert_eq!(cfg.tls.ca, pki.ca);
+        assert!(cfg.tls.listener().unwrap().is_some());
     }
 }

@@ -119,6 +119,11 @@ impl CpuMeter {
         }
     }
 
+    /// CPU seconds used since [`CpuMeter::start`].
+    pub fn seconds(&self) -> Option<f64> {
+        Some(cpu_seconds(self.pid)? - self.cpu0)
+    }
+
     /// Cores used on average since [`CpuMeter::start`] (1.0 = one core
     /// busy the whole time).
     pub fn cores(&self) -> Option<f64> {

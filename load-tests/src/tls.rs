@@ -208,6 +208,21 @@ impl TlsStream {
         })
     }
 
+    /// The negotiated version and cipher suite, e.g. `TLSv1_3
+    /// TLS13_AES_256_GCM_SHA384`.
+    pub fn describe(&self) -> String {
+        let c = lock(&self.shared.conn);
+        let v = c.protocol_version().map(|v| format!("{v:?}"));
+        let s = c
+            .negotiated_cipher_suite()
+            .map(|s| format!("{:?}", s.suite()));
+        format!(
+            "{} {}",
+            v.as_deref().unwrap_or("?"),
+            s.as_deref().unwrap_or("?")
+        )
+    }
+
     /// The socket.
     pub fn socket(&self) -> &TcpStream {
         &self.sock

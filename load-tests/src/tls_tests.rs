@@ -71,6 +71,11 @@ fn concurrent_reader_and_writer_see_every_byte() {
     let (addr, server) = echo_server(&pki);
     let mut w = connect_tls(addr, &pki.client).unwrap();
     let mut r = w.try_clone().unwrap();
+    assert!(
+        w.describe().starts_with("TLSv1_3 TLS13_"),
+        "{}",
+        w.describe()
+    );
     let data = crate::peer::make_file(4 << 20);
     let want = data.clone();
     let reader = std::thread::spawn(move || {

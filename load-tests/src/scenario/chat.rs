@@ -24,6 +24,7 @@ use crate::rate::Schedule;
 use crate::report::{Compare, Report};
 use crate::stats::{Percentiles, histogram, record};
 use crate::sys::CpuMeter;
+use crate::wire;
 
 /// The CPIM message `n` of session `s` with `size` bytes of text.
 pub fn cpim(s: usize, n: u64, size: usize, imdn: bool) -> Vec<u8> {
@@ -252,6 +253,7 @@ fn new_session(n: u64) -> Session {
 
 fn setup_relay(
     env: &Env,
+    tls: bool,
     a: &ChatArgs,
     base: Instant,
     imdn: bool,
@@ -262,7 +264,9 @@ fn setup_relay(
     for s in 0..a.sessions {
         let mut sess = new_session(n);
         let call = format!("{tag}-{s}");
-        let sender_path = format!("msrp://127.0.0.1:9/{tag}c{s};tcp");
+        let scheme = crate::tls::scheme(tls);
+        let cfg = env.tls.as_ref().filter(|_| tls);
+        let sender_path = format!("{scheme}://127.0.0.1:9/{tag}c{s};tcp");
         let mut legs = Vec::new();
         for j in 0..a.devices {
             let r = env.ctl.ok(json!({"command": "offer", "call-id": call, "from-tag": "chat", "via-branch": format!("b{j}"), "kind": "chat", "sdp": offer_sdp(&sender_path, None)}))?;
@@ -270,7 +274,7 @@ fn setup_relay(
         }
         let mut fwd = None;
         for (j, (relay_uri, addr)) in legs.iter().enumerate() {
-            let path = format!("msrp://127.0.0.1:9/{tag}c{s}d{j};tcp");
+            let path = format!("{scheme}://127.0.0.1:9/{tag}c{s}d{j};tcp");
             let r = env.ctl.ok(json!({"command": "answer", "call-id": call, "from-tag": "chat", "via-branch": format!("b{j}"), "to-tag": format!("t{j}"), "sdp": answer_sdp(&path, false)}))?;
             if r["forward"] == true {
                 fwd = Some(relay_endpoint(r["sdp"].as_str().unwrap_or_default())?);
@@ -279,7 +283,7 @@ fn setup_relay(
             let h = device_handler(s, j, &sess, base, imdn, &ep);
             sess.devices.push(Conn::start(
                 &format!("c{s}d{j}"),
-                connect(*addr, None, None)?,
+                wire::connect(*addr, cfg, (None, None), env.timeout)?,
                 &mut ep,
                 h,
                 SMALL,
@@ -293,7 +297,7 @@ fn setup_relay(
         let h = sender_handler(&sess, base);
         let conn = Conn::start(
             &format!("c{s}s"),
-            connect(addr, None, None)?,
+            wire::connect(addr, cfg, (None, None), env.timeout)?,
             &mut ep,
             h,
             SMALL,
@@ -384,13 +388,13 @@ fn setup_baseline(
     Ok(out)
 }
 
-/// Runs one chat load in `mode`.
-pub fn run_once(mode: Mode, env: &Env, a: &ChatArgs, tag: &str) -> Result<ChatRun> {
+/// Runs one chat load in `mode` (through the relay: over TLS with `tls`).
+pub fn run_once(mode: Mode, tls: bool, env: &Env, a: &ChatArgs, tag: &str) -> Result<ChatRun> {
     let imdn = a.imdn == "on";
     let n = ((a.rate * a.duration).ceil() as u64).max(1);
     let base = Instant::now();
     let mut sessions = match mode {
-        Mode::Relay => setup_relay(env, a, base, imdn, n, tag)?,
+        Mode::Relay => setup_relay(env, tls, a, base, imdn, n, tag)?,
         m => setup_baseline(m, a, base, imdn, n, env.timeout)?,
     };
     let relay_cpu = (mode == Mode::Relay)
@@ -551,27 +555,34 @@ pub fn run(a: &ChatArgs) -> Result<Report> {
             "rate, duration, devices and sessions must be > 0".into(),
         ));
     }
-    let env = Env::open(&a.common)?;
+    let env = Env::open_tls(&a.common, "", a.tls.tls, a.tls.tls_ca.as_deref())?;
     let imdn = a.imdn == "on";
     let mut rep = Report::new("chat", a.common.runs as usize);
-    let case = format!("{}x{}", a.sessions, a.devices);
+    let case0 = format!("{}x{}", a.sessions, a.devices);
     let mut curves = Vec::new();
     for run in 0..a.common.runs as usize {
-        let mut modes = vec![Mode::Relay];
+        let mut modes = vec![(Mode::Relay, false)];
+        if env.tls.is_some() {
+            modes.push((Mode::Relay, true));
+        }
         modes.extend(a.common.baseline.iter().map(|b| match b {
-            Baseline::Direct => Mode::Direct,
-            Baseline::Tcp => Mode::Tcp,
+            Baseline::Direct => (Mode::Direct, false),
+            Baseline::Tcp => (Mode::Tcp, false),
         }));
-        for mode in modes {
+        let mut plain = None;
+        for (mode, tls) in modes {
+            let sfx = if tls { " tls" } else { "" };
+            let case = format!("{case0}{sfx}");
             let pb = indicatif::ProgressBar::new_spinner();
             pb.set_message(format!(
-                "run {} {mode:?}: {} msg/s for {} s",
+                "run {} {mode:?}{sfx}: {} msg/s for {} s",
                 run + 1,
                 a.rate,
                 a.duration
             ));
             pb.enable_steady_tick(Duration::from_millis(200));
-            let r = run_once(mode, &env, a, &format!("chat{run}"))?;
+            let tag = format!("chat{run}{}", if tls { "t" } else { "" });
+            let r = run_once(mode, tls, &env, a, &tag)?;
             pb.finish_and_clear();
             let d = Percentiles::of(&r.device);
             add(
@@ -669,15 +680,22 @@ pub fn run(a: &ChatArgs) -> Result<Report> {
                 mode,
                 r.tool_cores,
             );
+            if mode == Mode::Relay {
+                let me = (d.p50_us, d.p99_us, r.relay_cores);
+                match plain {
+                    None => plain = Some(me),
+                    Some(pl) => super::versus::chat(&mut rep, &case, me, pl),
+                }
+            }
             if run + 1 == a.common.runs as usize {
                 curves.push((
-                    format!("{mode:?} device").to_lowercase(),
+                    format!("{mode:?} device{sfx}").to_lowercase(),
                     Percentiles::curve(&r.device),
                     d,
                 ));
                 if imdn && mode == Mode::Relay {
                     curves.push((
-                        "relay notification".into(),
+                        format!("relay notification{sfx}"),
                         Percentiles::curve(&r.notify),
                         Percentiles::of(&r.notify),
                     ));
@@ -691,6 +709,12 @@ pub fn run(a: &ChatArgs) -> Result<Report> {
         "{} msg/s per session for {} s, {} B of text in CPIM, IMDN {}; latency from the sender's write to the device's decode of the end-line",
         a.rate, a.duration, a.size, a.imdn
     ));
+    if env.tls.is_some() {
+        super::versus::note(
+            &mut rep,
+            "the `tls` case is the case before it with the senders' and every device's leg over TLS, run right after it on the same relay",
+        );
+    }
     if a.common.baseline.contains(&Baseline::Direct) && imdn {
         rep.notes.push(
             "direct: the sender gets one notification per device and counts the first".into(),

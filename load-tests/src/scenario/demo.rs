@@ -57,6 +57,7 @@ pub fn run(a: &DemoArgs) -> Result<()> {
             "Bob's PC".into(),
             "Bob's tablet".into(),
         ],
+        tls: None,
     };
     let what = |j: usize| match p.role(j) {
         Role::Fast => "accepts at once".to_owned(),

@@ -24,6 +24,7 @@ use crate::peer::{
 use crate::report::{Compare, Report};
 use crate::stats::{fmt_size, gb_per_s, median};
 use crate::sys::CpuMeter;
+use crate::wire::{self, Wire};
 use msrp_relay::msrp::{Flag, RequestHead};
 
 /// Where the bytes go.
@@ -77,6 +78,9 @@ pub struct Params {
     pub read_buf: usize,
     /// Device names (default `s<i>d<j>`).
     pub names: Vec<String>,
+    /// Relay legs over TLS with this client configuration (baselines stay
+    /// plain).
+    pub tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 impl Params {
@@ -281,6 +285,10 @@ pub struct RunResult {
     pub relay_cores: Option<f64>,
     /// Cores this tool used on average.
     pub tool_cores: Option<f64>,
+    /// Relay CPU seconds per GB delivered to the devices (relay mode).
+    pub relay_cpu_s_per_gb: Option<f64>,
+    /// The relay's legs ran over TLS.
+    pub tls: bool,
 }
 
 impl RunResult {
@@ -349,7 +357,7 @@ fn read_opts(p: &Params, role: Role) -> ReadOpts {
 #[allow(clippy::too_many_arguments)] // internal, three call sites
 fn spawn_sender(
     name: String,
-    stream: std::net::TcpStream,
+    stream: Wire,
     mut ep: Endpoint,
     p: &Params,
     file: &Bytes,
@@ -409,11 +417,12 @@ pub fn run_relay(
     let size = file.len() as u64;
     let digest = hex::encode(Sha256::digest(file));
     let base = Instant::now();
+    let scheme = crate::tls::scheme(p.tls.is_some());
     let mut sessions = Vec::new();
     let mut sender_targets = Vec::new();
     for s in 0..p.sessions {
         let call = format!("{tag}-{s}");
-        let sender_path = format!("msrp://127.0.0.1:9/{tag}snd{s};tcp");
+        let sender_path = format!("{scheme}://127.0.0.1:9/{tag}snd{s};tcp");
         let mut devs = Vec::new();
         for j in 0..p.devices {
             let branch = format!("b{j}");
@@ -423,7 +432,7 @@ pub fn run_relay(
             devs.push(Dev {
                 name: p.name(s, j),
                 branch,
-                path: format!("msrp://127.0.0.1:9/{tag}s{s}d{j};tcp"),
+                path: format!("{scheme}://127.0.0.1:9/{tag}s{s}d{j};tcp"),
                 relay_uri,
                 addr,
                 role: p.role(j),
@@ -466,7 +475,7 @@ pub fn run_relay(
     for ((sess, (relay_uri, addr)), local) in
         sessions.iter_mut().zip(&sender_ends).zip(&sender_targets)
     {
-        let stream = connect(*addr, None, None)?;
+        let stream = wire::connect(*addr, p.tls.as_ref(), (None, None), env.timeout)?;
         let ep = Endpoint::new(&format!("{}snd", sess.call), local, relay_uri);
         sess.sender = Some(spawn_sender(
             sess.call.clone(),
@@ -563,6 +572,7 @@ pub fn run_relay(
         }));
     }
     let relay_cores = relay_cpu.and_then(|m| m.cores());
+    let relay_cpu_s = relay_cpu.and_then(|m| m.seconds());
     let tool_cores = tool_cpu.cores();
     let view: Vec<Vec<Arc<Progress>>> = sessions
         .iter()
@@ -614,13 +624,13 @@ pub fn run_relay(
         .filter_map(|s| s.sender_done)
         .map(|d| d.as_secs_f64())
         .collect();
-    Ok(finish(
-        Mode::Relay,
-        results,
-        sender_s,
-        relay_cores,
-        tool_cores,
-    ))
+    let mut r = finish(Mode::Relay, results, sender_s, relay_cores, tool_cores);
+    let delivered: u64 = r.devices.iter().map(|d| d.bytes).sum();
+    r.relay_cpu_s_per_gb = relay_cpu_s
+        .filter(|_| delivered > 0)
+        .map(|c| c / (delivered as f64 / 1e9));
+    r.tls = p.tls.is_some();
+    Ok(r)
 }
 
 fn answer(env: &Env, call: &str, d: &Dev) -> Result<Value> {
@@ -631,7 +641,7 @@ fn answer(env: &Env, call: &str, d: &Dev) -> Result<Value> {
 }
 
 fn connect_device(env: &Env, p: &Params, file: &Bytes, base: Instant, d: &mut Dev) -> Result<()> {
-    let stream = connect(d.addr, None, None)?;
+    let stream = wire::connect(d.addr, p.tls.as_ref(), (None, None), env.timeout)?;
     let mut ep = Endpoint::new(&d.name, &d.path, &d.relay_uri);
     let sink = FileSink::new(p.verify, file.clone(), d.progress.clone(), base);
     d.conn = Some(Conn::start(
@@ -715,6 +725,8 @@ fn finish(
         sender_s,
         relay_cores,
         tool_cores,
+        relay_cpu_s_per_gb: None,
+        tls: false,
     }
 }
 
@@ -807,7 +819,7 @@ pub fn run_baseline(mode: Mode, p: &Params, file: &Bytes, timeout: Duration) -> 
         senders.push((
             spawn_sender(
                 format!("b{i}"),
-                pd.stream,
+                pd.stream.into(),
                 pd.ep,
                 p,
                 file,
@@ -835,7 +847,17 @@ pub fn run_baseline(mode: Mode, p: &Params, file: &Bytes, timeout: Duration) -> 
                     d.accepted = Some(t0.elapsed());
                 }
                 senders.push((
-                    spawn_sender(name, pd.stream, pd.ep, p, file, pd.sent, t0, timeout, true)?,
+                    spawn_sender(
+                        name,
+                        pd.stream.into(),
+                        pd.ep,
+                        p,
+                        file,
+                        pd.sent,
+                        t0,
+                        timeout,
+                        true,
+                    )?,
                     sent,
                 ));
             }
@@ -970,12 +992,19 @@ fn add_rows(rep: &mut Report, case: &str, r: &RunResult) {
     );
     push(rep, "sender done", "s", Compare::Ratio, median(&r.sender_s));
     push(rep, "relay CPU", "cores", Compare::None, r.relay_cores);
+    push(
+        rep,
+        "relay CPU per GB delivered",
+        "s/GB",
+        Compare::None,
+        r.relay_cpu_s_per_gb,
+    );
     push(rep, "load tool CPU", "cores", Compare::None, r.tool_cores);
 }
 
 /// The `fanout` scenario.
 pub fn run(a: &FanoutArgs) -> Result<Report> {
-    let env = Env::open(&a.common)?;
+    let env = Env::open_tls(&a.common, "", a.tls.tls, a.tls.tls_ca.as_deref())?;
     let file = crate::peer::make_file(
         usize::try_from(a.size).map_err(|_| LoadError::Args("size too large".into()))?,
     );
@@ -998,6 +1027,7 @@ pub fn run(a: &FanoutArgs) -> Result<Report> {
                 verify: a.verify,
                 read_buf: a.read_buf as usize,
                 names: Vec::new(),
+                tls: None,
             };
             p.check()?;
             let mut case = format!("{}x{}", a.sessions, m);
@@ -1007,21 +1037,26 @@ pub fn run(a: &FanoutArgs) -> Result<Report> {
             if a.late > 0 {
                 case.push_str(&format!(" {} late", a.late));
             }
-            let total = (a.sessions * m) as u64 * a.size;
-            let pb = super::bar(total, &format!("run {} {case}", run + 1));
-            let r = run_relay(&env, &p, &file, &format!("r{run}m{m}"), &mut |v| {
-                pb.set_position(
-                    v.iter()
-                        .flatten()
-                        .map(|d| d.bytes.load(Ordering::Relaxed))
-                        .sum(),
-                );
-            })?;
-            pb.finish_and_clear();
-            check_exact(&r)?;
+            let label = format!("run {} {case}", run + 1);
+            let r = relay_case(&env, &p, &file, &format!("r{run}m{m}"), &label)?;
             add_rows(&mut rep, &case, &r);
             plot_points.push((Mode::Relay, m, r.aggregate_gbps, r.median_gbps(Role::Fast)));
-            settle(&env);
+            // The same case with every relay leg over TLS, right after.
+            let tls_run = match &env.tls {
+                Some(cfg) => {
+                    let pt = Params {
+                        tls: Some(cfg.clone()),
+                        ..p.clone()
+                    };
+                    let tcase = format!("{case} tls");
+                    let label = format!("run {} {tcase}", run + 1);
+                    let rt = relay_case(&env, &pt, &file, &format!("r{run}m{m}tls"), &label)?;
+                    add_rows(&mut rep, &tcase, &rt);
+                    super::versus::fanout(&mut rep, &tcase, &rt, &r);
+                    Some(rt)
+                }
+                None => None,
+            };
             let mut runs = vec![r];
             for b in &a.common.baseline {
                 let mode = match b {
@@ -1070,7 +1105,7 @@ pub fn run(a: &FanoutArgs) -> Result<Report> {
                 }
             }
             if run + 1 == a.common.runs as usize {
-                detail.push(json!({"case": case, "runs": runs}));
+                detail.push(json!({"case": case, "runs": runs, "tls": tls_run}));
             }
         }
     }
@@ -1089,11 +1124,35 @@ pub fn run(a: &FanoutArgs) -> Result<Report> {
     if a.common.baseline.contains(&Baseline::Tcp) && (a.late > 0 || a.slow > 0) {
         rep.notes.push("tcp baseline: late devices get the stream from the start; a slow device slows every device (no per-leg backpressure)".into());
     }
+    if env.tls.is_some() {
+        super::versus::note(
+            &mut rep,
+            "a `tls` case is the case before it with the sender's and every device's leg over TLS, run right after it on the same relay",
+        );
+    }
     rep.detail = json!({"cases": detail});
     if let Some(dir) = &a.common.plot {
         crate::plot::throughput(dir, &plot_points)?;
     }
     Ok(rep)
+}
+
+/// One relay run with a progress bar, checked byte-exact, then settled.
+fn relay_case(env: &Env, p: &Params, file: &Bytes, tag: &str, label: &str) -> Result<RunResult> {
+    let total = (p.sessions * p.devices) as u64 * p.size;
+    let pb = super::bar(total, label);
+    let r = run_relay(env, p, file, tag, &mut |v| {
+        pb.set_position(
+            v.iter()
+                .flatten()
+                .map(|d| d.bytes.load(Ordering::Relaxed))
+                .sum(),
+        );
+    })?;
+    pb.finish_and_clear();
+    check_exact(&r)?;
+    settle(env);
+    Ok(r)
 }
 
 /// Lets the relay finish the sessions just run (their `session-ended`),
@@ -1132,6 +1191,7 @@ mod tests {
             verify: Verify::Compare,
             read_buf: 1024,
             names: Vec::new(),
+            tls: None,
         }
     }
 

@@ -4,17 +4,23 @@
 pub mod chat;
 pub mod demo;
 pub mod fanout;
+pub mod handshake;
 pub mod idle;
 pub mod serial;
 pub mod setup;
 pub mod setup_ng;
 pub mod tcpfan;
+pub mod versus;
 
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
+
+use rustls::ClientConfig;
 
 use crate::cli::Common;
 use crate::control::Control;
-use crate::error::{Context, Result};
+use crate::error::{Context, LoadError, Result};
 use crate::relay::{SpawnOpts, Target};
 use crate::report::{Report, render};
 
@@ -27,6 +33,10 @@ pub struct Env {
     pub pid: Option<u32>,
     /// Bound of any single wait.
     pub timeout: Duration,
+    /// With `--tls`: the client side of the peers' TLS legs.
+    pub tls: Option<Arc<ClientConfig>>,
+    /// The throw-away CA and leaf of a spawned TLS relay.
+    pub pki: Option<crate::tls::Pki>,
     /// The relay (kept last: dropping it stops a spawned relay).
     pub target: Target,
 }
@@ -69,8 +79,43 @@ impl Env {
             ctl,
             pid,
             timeout,
+            tls: None,
+            pki: None,
             target,
         })
+    }
+
+    /// [`Env::open_with`], and with `tls` a relay that takes TLS legs: a
+    /// spawned one gets a `[tls]` listener with a throw-away CA and leaf
+    /// for 127.0.0.1; a running one (`--control`) must have one, and `ca`
+    /// is the CA bundle its certificate is checked against.
+    pub fn open_tls(c: &Common, extra: &str, tls: bool, ca: Option<&Path>) -> Result<Env> {
+        if !tls {
+            return Env::open_with(c, extra);
+        }
+        if c.control.is_some() {
+            let ca = ca.ok_or_else(|| {
+                LoadError::Args("--tls with --control needs --tls-ca (the relay's CA)".into())
+            })?;
+            let mut env = Env::open_with(c, extra)?;
+            env.tls = Some(crate::tls::client_config_file(ca)?);
+            return Ok(env);
+        }
+        let pki = crate::tls::Pki::generate()?;
+        let mut env = Env::open_with(c, &format!("{extra}\n{}", pki.relay_toml()))?;
+        if env.target.msrps.is_none() {
+            return Err(LoadError::Relay(
+                "the spawned relay has no TLS listener (no msrps= in its ready line)".into(),
+            ));
+        }
+        env.tls = Some(pki.client.clone());
+        env.pki = Some(pki);
+        Ok(env)
+    }
+
+    /// The URI scheme of the peers' legs: `msrps` with `--tls`.
+    pub fn scheme(&self) -> &'static str {
+        crate::tls::scheme(self.tls.is_some())
     }
 }
 

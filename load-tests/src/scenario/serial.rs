@@ -103,7 +103,7 @@ struct Session {
 
 fn device(
     name: &str,
-    stream: std::net::TcpStream,
+    stream: impl Into<crate::wire::Wire>,
     ep: &mut Endpoint,
     bind: bool,
     env: &Env,
@@ -116,10 +116,13 @@ fn device(
     Conn::start(name, stream, ep, h, OPTS, bind, env.timeout)
 }
 
-fn setup_relay(env: &Env, a: &ChatArgs, s: usize, tag: &str) -> Result<Session> {
+fn setup_relay(env: &Env, tls: bool, a: &ChatArgs, s: usize, tag: &str) -> Result<Session> {
     let (tx, reports) = mpsc::channel();
     let call = format!("{tag}-{s}");
-    let sender_path = format!("msrp://127.0.0.1:9/{tag}s{s};tcp");
+    let scheme = crate::tls::scheme(tls);
+    let cfg = env.tls.as_ref().filter(|_| tls);
+    let dial = |addr| crate::wire::connect(addr, cfg, (None, None), env.timeout);
+    let sender_path = format!("{scheme}://127.0.0.1:9/{tag}s{s};tcp");
     let mut legs = Vec::new();
     for j in 0..a.devices {
         let r = env.ctl.ok(json!({"command": "offer", "call-id": call, "from-tag": "serial", "via-branch": format!("b{j}"), "kind": "chat", "sdp": offer_sdp(&sender_path, None)}))?;
@@ -127,27 +130,21 @@ fn setup_relay(env: &Env, a: &ChatArgs, s: usize, tag: &str) -> Result<Session> 
     }
     let (mut fwd, mut devices) = (None, Vec::new());
     for (j, (relay_uri, addr)) in legs.iter().enumerate() {
-        let path = format!("msrp://127.0.0.1:9/{tag}s{s}d{j};tcp");
+        let path = format!("{scheme}://127.0.0.1:9/{tag}s{s}d{j};tcp");
         let r = env.ctl.ok(json!({"command": "answer", "call-id": call, "from-tag": "serial", "via-branch": format!("b{j}"), "to-tag": format!("t{j}"), "sdp": answer_sdp(&path, false)}))?;
         if r["forward"] == true {
             fwd = Some(relay_endpoint(r["sdp"].as_str().unwrap_or_default())?);
         }
         let mut ep = Endpoint::new(&format!("s{s}d{j}"), &path, relay_uri);
         let name = format!("s{s}d{j}");
-        devices.push(device(
-            &name,
-            connect(*addr, None, None)?,
-            &mut ep,
-            true,
-            env,
-        )?);
+        devices.push(device(&name, dial(*addr)?, &mut ep, true, env)?);
     }
     let (relay_uri, addr) =
         fwd.ok_or_else(|| LoadError::Control("no chat answer was forwarded".into()))?;
     let mut ep = Endpoint::new(&format!("s{s}"), &sender_path, &relay_uri);
     let conn = Conn::start(
         &format!("s{s}"),
-        connect(addr, None, None)?,
+        dial(addr)?,
         &mut ep,
         Sender { tx },
         OPTS,
@@ -252,11 +249,11 @@ fn send_loop(sess: &mut Session, n: u64, size: usize, wait: Duration) -> Result<
     Ok(seen)
 }
 
-fn run_once(mode: Mode, env: &Env, a: &ChatArgs, tag: &str) -> Result<Vec<Seen>> {
+fn run_once(mode: Mode, tls: bool, env: &Env, a: &ChatArgs, tag: &str) -> Result<Vec<Seen>> {
     let size = usize::try_from(a.size).map_err(|_| LoadError::Args("size too large".into()))?;
     let mut sessions = (0..a.sessions)
         .map(|s| match mode {
-            Mode::Relay => setup_relay(env, a, s, tag),
+            Mode::Relay => setup_relay(env, tls, a, s, tag),
             _ => setup_direct(env, a, s),
         })
         .collect::<Result<Vec<_>>>()?;
@@ -300,23 +297,30 @@ pub fn run(a: &ChatArgs) -> Result<Report> {
             "messages, devices and sessions must be > 0".into(),
         ));
     }
-    let env = Env::open(&a.common)?;
+    let env = Env::open_tls(&a.common, "", a.tls.tls, a.tls.tls_ca.as_deref())?;
     let mut rep = Report::new("chat --serial", a.common.runs as usize);
-    let case = format!("{}x{}", a.sessions, a.devices);
+    let case0 = format!("{}x{}", a.sessions, a.devices);
     for run in 0..a.common.runs as usize {
-        let mut modes = vec![Mode::Relay];
-        if a.common.baseline.contains(&Baseline::Direct) {
-            modes.push(Mode::Direct);
+        let mut modes = vec![(Mode::Relay, false)];
+        if env.tls.is_some() {
+            modes.push((Mode::Relay, true));
         }
-        for mode in modes {
+        if a.common.baseline.contains(&Baseline::Direct) {
+            modes.push((Mode::Direct, false));
+        }
+        let mut plain = None;
+        for (mode, tls) in modes {
+            let sfx = if tls { " tls" } else { "" };
+            let case = format!("{case0}{sfx}");
             let pb = indicatif::ProgressBar::new_spinner();
             pb.set_message(format!(
-                "run {} {mode:?}: {} serial messages",
+                "run {} {mode:?}{sfx}: {} serial messages",
                 run + 1,
                 a.messages
             ));
             pb.enable_steady_tick(Duration::from_millis(200));
-            let seen = run_once(mode, &env, a, &format!("serial{run}"))?;
+            let tag = format!("serial{run}{}", if tls { "t" } else { "" });
+            let seen = run_once(mode, tls, &env, a, &tag)?;
             pb.finish_and_clear();
             let mut hist = histogram();
             for s in &seen {
@@ -328,6 +332,7 @@ pub fn run(a: &ChatArgs) -> Result<Report> {
                 .map(|s| s.elapsed.as_secs_f64())
                 .fold(0.0, f64::max);
             let done = seen.iter().map(|s| s.hist.len()).min().unwrap_or(0);
+            let rate = done as f64 / secs.max(1e-9);
             let mut add = |metric: &str, unit: &str, cmp: Compare, v: f64| {
                 let row = rep.row(&case, metric, unit, cmp);
                 match mode {
@@ -337,12 +342,7 @@ pub fn run(a: &ChatArgs) -> Result<Report> {
             };
             add("send → REPORT p50", "µs", Compare::Difference, p.p50_us);
             add("send → REPORT p99", "µs", Compare::Difference, p.p99_us);
-            add(
-                "serial messages per session",
-                "msg/s",
-                Compare::Ratio,
-                done as f64 / secs.max(1e-9),
-            );
+            add("serial messages per session", "msg/s", Compare::Ratio, rate);
             add(
                 "REPORTs missing",
                 "",
@@ -356,6 +356,16 @@ pub fn run(a: &ChatArgs) -> Result<Report> {
                     Compare::None,
                     seen.iter().map(|s| s.extra).sum::<u64>() as f64,
                 );
+                match plain {
+                    None => plain = Some(rate),
+                    Some(pl) => super::versus::ratio(
+                        &mut rep,
+                        &case,
+                        "serial messages per session",
+                        Some(rate),
+                        Some(pl),
+                    ),
+                }
             }
         }
         env.ctl.events.clear();
@@ -364,6 +374,12 @@ pub fn run(a: &ChatArgs) -> Result<Report> {
         "{} messages per session of {} B text/plain, Success-Report: yes, each sent after the previous one's REPORT; devices answer 200, then the REPORT in a write of their own; latency from the sender's write to its decode of the REPORT",
         a.messages, a.size
     ));
+    if env.tls.is_some() {
+        super::versus::note(
+            &mut rep,
+            "the `tls` case is the case before it with every leg over TLS, run right after it on the same relay",
+        );
+    }
     if a.common.baseline.contains(&Baseline::Direct) {
         rep.notes.push(
             "direct: the sender writes to each device itself and counts the first REPORT".into(),
