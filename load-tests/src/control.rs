@@ -178,9 +178,10 @@ fn reader(s: UnixStream, pending: &Pending, events: &Events) {
             let _ = tx.send(v);
         }
     }
-    // Wake every waiter: the relay is gone.
-    lock(pending).clear();
+    // Wake every waiter: the relay is gone (flagged first, so that a
+    // caller woken by the cleared request already sees it closed).
     events.closed.store(true, Ordering::Release);
+    lock(pending).clear();
     events.cv.notify_all();
 }
 
