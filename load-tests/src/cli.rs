@@ -128,6 +128,9 @@ pub struct TlsArgs {
     /// `--tls --control`).
     #[arg(long, value_name = "FILE", requires = "tls")]
     pub tls_ca: Option<PathBuf>,
+    /// Key exchange group the peers offer first.
+    #[arg(long, value_enum, default_value = "x25519")]
+    pub tls_kx: crate::tls::Kx,
 }
 
 /// `fanout`.
@@ -285,6 +288,9 @@ pub struct HandshakeArgs {
     /// `--control`).
     #[arg(long, value_name = "FILE")]
     pub tls_ca: Option<PathBuf>,
+    /// Key exchange group the peers offer first.
+    #[arg(long, value_enum, default_value = "x25519")]
+    pub tls_kx: crate::tls::Kx,
     #[command(flatten)]
     #[allow(missing_docs)]
     pub common: Common,
@@ -385,6 +391,8 @@ mod tests {
             panic!("not handshake")
         };
         assert_eq!((h.legs, h.threads, h.common.workers), (500, 4, 1));
+        assert_eq!(h.tls_kx, crate::tls::Kx::X25519);
+        assert!(parse(&["handshake", "--tls-kx", "p384"]).is_ok());
         assert!(parse(&["chat", "--tls"]).is_ok());
     }
 

@@ -43,14 +43,47 @@ fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
+/// The key exchange group a client offers first (its key share). rustls's
+/// ring provider lists P-384 first; phones and browsers offer X25519.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Kx {
+    /// X25519 (what phones and browsers offer first).
+    #[default]
+    X25519,
+    /// NIST P-256.
+    P256,
+    /// NIST P-384 (rustls's ring default).
+    P384,
+}
+
+/// The ring provider with `first` offered first, the others after it.
+fn client_provider(first: Kx) -> Arc<CryptoProvider> {
+    #[allow(deprecated)]
+    use rustls::crypto::ring::kx_group::{SECP256R1, SECP384R1, X25519};
+    let lead = match first {
+        Kx::X25519 => X25519,
+        Kx::P256 => SECP256R1,
+        Kx::P384 => SECP384R1,
+    };
+    let mut p = (*provider()).clone();
+    p.kx_groups = std::iter::once(lead)
+        .chain(
+            [X25519, SECP256R1, SECP384R1]
+                .into_iter()
+                .filter(|g| g.name() != lead.name()),
+        )
+        .collect();
+    Arc::new(p)
+}
+
 fn tls_err(what: &str, e: impl std::fmt::Display) -> LoadError {
     LoadError::Args(format!("TLS {what}: {e}"))
 }
 
-/// A client configuration trusting the CAs in the PEM text `ca_pem`.
-/// Resumption is off: every leg makes a full handshake, as devices that
-/// each connect once do.
-pub fn client_config(ca_pem: &[u8]) -> Result<Arc<ClientConfig>> {
+/// A client configuration trusting the CAs in the PEM text `ca_pem`,
+/// offering `kx` first. Resumption is off: every leg makes a full
+/// handshake, as devices that each connect once do.
+pub fn client_config(ca_pem: &[u8], kx: Kx) -> Result<Arc<ClientConfig>> {
     let mut roots = RootCertStore::empty();
     for c in CertificateDer::pem_slice_iter(ca_pem) {
         roots
@@ -60,7 +93,7 @@ pub fn client_config(ca_pem: &[u8]) -> Result<Arc<ClientConfig>> {
     if roots.is_empty() {
         return Err(tls_err("CA", "no CERTIFICATE section"));
     }
-    let mut cfg = ClientConfig::builder_with_provider(provider())
+    let mut cfg = ClientConfig::builder_with_provider(client_provider(kx))
         .with_safe_default_protocol_versions()
         .map_err(|e| tls_err("client", e))?
         .with_root_certificates(roots)
@@ -70,9 +103,9 @@ pub fn client_config(ca_pem: &[u8]) -> Result<Arc<ClientConfig>> {
 }
 
 /// [`client_config`] from a PEM file (a running relay's CA, `--tls-ca`).
-pub fn client_config_file(ca: &Path) -> Result<Arc<ClientConfig>> {
+pub fn client_config_file(ca: &Path, kx: Kx) -> Result<Arc<ClientConfig>> {
     let pem = std::fs::read(ca).map_err(|e| tls_err(&ca.display().to_string(), e))?;
-    client_config(&pem)
+    client_config(&pem, kx)
 }
 
 /// A throw-away CA and the relay's leaf (127.0.0.1, localhost) in a
@@ -85,7 +118,7 @@ pub struct Pki {
     pub cert: PathBuf,
     /// The relay's key.
     pub key: PathBuf,
-    /// A client trusting the CA.
+    /// A client trusting the CA (offering X25519 first).
     pub client: Arc<ClientConfig>,
     _dir: tempfile::TempDir,
 }
@@ -118,7 +151,7 @@ impl Pki {
         write(&path("relay.pem"), &leaf.pem())?;
         write(&path("relay.key"), &key.serialize_pem())?;
         Ok(Pki {
-            client: client_config(ca.pem().as_bytes())?,
+            client: client_config(ca.pem().as_bytes(), Kx::default())?,
             ca: path("ca.pem"),
             cert: path("relay.pem"),
             key: path("relay.key"),
@@ -208,19 +241,18 @@ impl TlsStream {
         })
     }
 
-    /// The negotiated version and cipher suite, e.g. `TLSv1_3
-    /// TLS13_AES_256_GCM_SHA384`.
+    /// The negotiated version, cipher suite and key exchange group, e.g.
+    /// `TLSv1_3 TLS13_AES_256_GCM_SHA384 X25519`.
     pub fn describe(&self) -> String {
         let c = lock(&self.shared.conn);
         let v = c.protocol_version().map(|v| format!("{v:?}"));
         let s = c
             .negotiated_cipher_suite()
             .map(|s| format!("{:?}", s.suite()));
-        format!(
-            "{} {}",
-            v.as_deref().unwrap_or("?"),
-            s.as_deref().unwrap_or("?")
-        )
+        let g = c
+            .negotiated_key_exchange_group()
+            .map(|g| format!("{:?}", g.name()));
+        [v, s, g].map(|x| x.unwrap_or_else(|| "?".into())).join(" ")
     }
 
     /// The socket.

@@ -71,6 +71,7 @@ fn concurrent_reader_and_writer_see_every_byte() {
     let (addr, server) = echo_server(&pki);
     let mut w = connect_tls(addr, &pki.client).unwrap();
     let mut r = w.try_clone().unwrap();
+    assert!(w.describe().ends_with(" X25519"), "{}", w.describe());
     assert!(
         w.describe().starts_with("TLSv1_3 TLS13_"),
         "{}",
@@ -111,6 +112,18 @@ fn concurrent_reader_and_writer_see_every_byte() {
     assert!(got == want[..], "the echo differs");
 }
 
+/// The group offered first is the one negotiated.
+#[test]
+fn the_first_offered_group_is_negotiated() {
+    let pki = Pki::generate().unwrap();
+    for (kx, name) in [(Kx::P256, "secp256r1"), (Kx::P384, "secp384r1")] {
+        let (addr, _server) = echo_server(&pki);
+        let cfg = client_config_file(&pki.ca, kx).unwrap();
+        let s = connect_tls(addr, &cfg).unwrap();
+        assert!(s.describe().ends_with(name), "{}", s.describe());
+    }
+}
+
 /// A client that does not trust the relay's CA fails the handshake.
 #[test]
 fn untrusted_certificate_fails_the_handshake() {
@@ -132,7 +145,7 @@ fn relay_section_names_the_files() {
         assert_eq!(Path::new(v), p.as_path());
         assert!(p.exists(), "{k}");
     }
-    assert!(client_config(b"not pem").is_err());
-    assert!(client_config_file(&pki.ca).is_ok());
+    assert!(client_config(b"not pem", Kx::X25519).is_err());
+    assert!(client_config_file(&pki.ca, Kx::P384).is_ok());
     assert_eq!((scheme(true), scheme(false)), ("msrps", "msrp"));
 }

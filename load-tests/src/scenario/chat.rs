@@ -555,7 +555,7 @@ pub fn run(a: &ChatArgs) -> Result<Report> {
             "rate, duration, devices and sessions must be > 0".into(),
         ));
     }
-    let env = Env::open_tls(&a.common, "", a.tls.tls, a.tls.tls_ca.as_deref())?;
+    let env = Env::open_tls(&a.common, "", &a.tls)?;
     let imdn = a.imdn == "on";
     let mut rep = Report::new("chat", a.common.runs as usize);
     let case0 = format!("{}x{}", a.sessions, a.devices);

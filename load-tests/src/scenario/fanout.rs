@@ -1004,7 +1004,7 @@ fn add_rows(rep: &mut Report, case: &str, r: &RunResult) {
 
 /// The `fanout` scenario.
 pub fn run(a: &FanoutArgs) -> Result<Report> {
-    let env = Env::open_tls(&a.common, "", a.tls.tls, a.tls.tls_ca.as_deref())?;
+    let env = Env::open_tls(&a.common, "", &a.tls)?;
     let file = crate::peer::make_file(
         usize::try_from(a.size).map_err(|_| LoadError::Args("size too large".into()))?,
     );

@@ -87,7 +87,12 @@ pub fn run(a: &HandshakeArgs) -> Result<Report> {
     if common.control.is_none() && common.workers == 0 {
         common.workers = 1;
     }
-    let env = Env::open_tls(&common, "", true, a.tls_ca.as_deref())?;
+    let tls = crate::cli::TlsArgs {
+        tls: true,
+        tls_ca: a.tls_ca.clone(),
+        tls_kx: a.tls_kx,
+    };
+    let env = Env::open_tls(&common, "", &tls)?;
     let mut rep = Report::new("handshake", a.common.runs as usize);
     let mut suite = None;
     for run in 0..a.common.runs as usize {

@@ -181,7 +181,11 @@ pub fn leg_bar(len: usize, msg: &str) -> indicatif::ProgressBar {
 fn measure(a: &IdleArgs, rep: &mut Report, run: usize, tls: bool) -> Result<(String, f64)> {
     // A fresh spawned relay per run: memory the previous run freed
     // would otherwise be reused and hide what a leg costs.
-    let env = Env::open_tls(&a.common, "", tls, a.tls.tls_ca.as_deref())?;
+    let opts = crate::cli::TlsArgs {
+        tls,
+        ..a.tls.clone()
+    };
+    let env = Env::open_tls(&a.common, "", &opts)?;
     let pid = env.pid.ok_or_else(|| {
         LoadError::Relay("the relay's pid is unknown: cannot read its memory".into())
     })?;

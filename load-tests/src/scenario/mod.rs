@@ -12,13 +12,12 @@ pub mod setup_ng;
 pub mod tcpfan;
 pub mod versus;
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use rustls::ClientConfig;
 
-use crate::cli::Common;
+use crate::cli::{Common, TlsArgs};
 use crate::control::Control;
 use crate::error::{Context, LoadError, Result};
 use crate::relay::{SpawnOpts, Target};
@@ -89,16 +88,16 @@ impl Env {
     /// spawned one gets a `[tls]` listener with a throw-away CA and leaf
     /// for 127.0.0.1; a running one (`--control`) must have one, and `ca`
     /// is the CA bundle its certificate is checked against.
-    pub fn open_tls(c: &Common, extra: &str, tls: bool, ca: Option<&Path>) -> Result<Env> {
-        if !tls {
+    pub fn open_tls(c: &Common, extra: &str, tls: &TlsArgs) -> Result<Env> {
+        if !tls.tls {
             return Env::open_with(c, extra);
         }
         if c.control.is_some() {
-            let ca = ca.ok_or_else(|| {
+            let ca = tls.tls_ca.as_deref().ok_or_else(|| {
                 LoadError::Args("--tls with --control needs --tls-ca (the relay's CA)".into())
             })?;
             let mut env = Env::open_with(c, extra)?;
-            env.tls = Some(crate::tls::client_config_file(ca)?);
+            env.tls = Some(crate::tls::client_config_file(ca, tls.tls_kx)?);
             return Ok(env);
         }
         let pki = crate::tls::Pki::generate()?;
@@ -108,7 +107,7 @@ impl Env {
                 "the spawned relay has no TLS listener (no msrps= in its ready line)".into(),
             ));
         }
-        env.tls = Some(pki.client.clone());
+        env.tls = Some(crate::tls::client_config_file(&pki.ca, tls.tls_kx)?);
         env.pki = Some(pki);
         Ok(env)
     }

@@ -297,7 +297,7 @@ pub fn run(a: &ChatArgs) -> Result<Report> {
             "messages, devices and sessions must be > 0".into(),
         ));
     }
-    let env = Env::open_tls(&a.common, "", a.tls.tls, a.tls.tls_ca.as_deref())?;
+    let env = Env::open_tls(&a.common, "", &a.tls)?;
     let mut rep = Report::new("chat --serial", a.common.runs as usize);
     let case0 = format!("{}x{}", a.sessions, a.devices);
     for run in 0..a.common.runs as usize {
