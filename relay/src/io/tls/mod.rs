@@ -33,3 +33,38 @@ pub struct TlsListen {
     /// Probe for kernel TLS at start (one log line says what was found).
     pub ktls: bool,
 }
+
+/// The TLS state of an accepted connection: a server side on the TLS
+/// listener (`tls`), none on the plain one.
+pub(crate) fn accepted(
+    ctx: Option<&TlsContext>,
+    tls: bool,
+) -> Result<Option<Box<TlsConn>>, TlsConnError> {
+    match (ctx, tls) {
+        (Some(ctx), true) => Ok(Some(Box::new(TlsConn::server(ctx.server())?))),
+        _ => Ok(None),
+    }
+}
+
+/// The TLS state of an outgoing connection (`Output::Connect`'s `tls`):
+/// a client side checking the peer's certificate for `host`, or none.
+pub(crate) fn connecting(
+    ctx: Option<&TlsContext>,
+    host: Option<String>,
+) -> Result<Option<Box<TlsConn>>, TlsConnError> {
+    match host {
+        Some(host) => Ok(Some(Box::new(TlsConn::client(
+            ctx.and_then(TlsContext::client),
+            &host,
+        )?))),
+        None => Ok(None),
+    }
+}
+
+/// The engine's name for a connection with or without TLS state.
+pub(crate) fn transport_of(tls: &Option<Box<TlsConn>>) -> crate::fanout::Transport {
+    match tls {
+        Some(_) => crate::fanout::Transport::Tls,
+        None => crate::fanout::Transport::Tcp,
+    }
+}

@@ -11,9 +11,9 @@ use mio::net::TcpStream;
 
 use super::super::conn::{Conn, Phase};
 use super::Worker;
-use crate::fanout::{ConnId, LegId, Transport};
+use crate::fanout::{ConnId, LegId};
 use crate::io::command::Command;
-use crate::io::tls::{TlsConn, TlsContext};
+use crate::io::tls::{self, TlsConn};
 
 impl Worker {
     pub(super) fn add_conn(
@@ -64,15 +64,12 @@ impl Worker {
             self.counters.syscall();
             match l.accept() {
                 Ok((stream, peer)) => {
-                    let state = match (&self.tls, tls) {
-                        (Some(ctx), true) => match TlsConn::server(ctx.server()) {
-                            Ok(t) => Some(Box::new(t)),
-                            Err(e) => {
-                                super::tls_failed(ConnId(0), Some(peer), &e);
-                                continue;
-                            }
-                        },
-                        _ => None,
+                    let state = match tls::accepted(self.tls.as_ref(), tls) {
+                        Ok(t) => t,
+                        Err(e) => {
+                            super::tls_failed(ConnId(0), Some(peer), &e);
+                            continue;
+                        }
                     };
                     let Some(id) = self.add_conn(stream, Phase::Open, state) else {
                         continue;
@@ -81,8 +78,9 @@ impl Worker {
                         self.opts.apply(&c.stream, id);
                     }
                     tracing::debug!(conn = id.0, %peer, tls, "accepted");
-                    let transport = if tls { Transport::Tls } else { Transport::Tcp };
-                    self.engine.handle_accepted_over(id, transport, now);
+                    let transport = self.conns.get(&id).map(|c| tls::transport_of(&c.tls));
+                    self.engine
+                        .handle_accepted_over(id, transport.unwrap_or_default(), now);
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
@@ -107,11 +105,7 @@ impl Worker {
         if self.shutdown.is_some() {
             return;
         }
-        let transport = if tls.is_some() {
-            Transport::Tls
-        } else {
-            Transport::Tcp
-        };
+        let transport = tls::transport_of(&tls);
         let Some(id) = self.add_conn(TcpStream::from_std(stream), Phase::Open, tls) else {
             return;
         };
@@ -146,18 +140,12 @@ impl Worker {
         now: Instant,
     ) {
         let deadline = now + self.engine.config().leg_timeout;
-        let state = match tls {
-            Some(host) => {
-                let client = self.tls.as_ref().and_then(TlsContext::client);
-                match TlsConn::client(client, &host) {
-                    Ok(t) => Some(Box::new(t)),
-                    Err(e) => {
-                        super::tls_failed(ConnId(0), Some(addr), &e);
-                        return self.engine.handle_connect_failed(leg, now);
-                    }
-                }
+        let state = match tls::connecting(self.tls.as_ref(), tls) {
+            Ok(t) => t,
+            Err(e) => {
+                super::tls_failed(ConnId(0), Some(addr), &e);
+                return self.engine.handle_connect_failed(leg, now);
             }
-            None => None,
         };
         match TcpStream::connect(addr) {
             Ok(s) => {

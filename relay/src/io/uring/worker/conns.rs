@@ -13,9 +13,9 @@ use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 use super::super::ops::Op;
 use super::Worker;
-use crate::fanout::{ConnId, LegId, Transport};
+use crate::fanout::{ConnId, LegId};
 use crate::io::command::Command;
-use crate::io::tls::{TlsConn, TlsConnError, TlsContext};
+use crate::io::tls::{self, TlsConn, TlsConnError};
 
 /// A TLS connection failed: one line with the peer, then it closes alone.
 pub(super) fn tls_failed(id: ConnId, fd: &OwnedFd, e: &TlsConnError) {
@@ -154,20 +154,17 @@ impl Worker {
     }
 
     fn accepted(&mut self, fd: OwnedFd, tls: bool, now: Instant) {
-        let state = match (&self.tls, tls) {
-            (Some(ctx), true) => match TlsConn::server(ctx.server()) {
-                Ok(t) => Some(Box::new(t)),
-                Err(e) => return tls_failed(ConnId(0), &fd, &e),
-            },
-            _ => None,
+        let state = match tls::accepted(self.tls.as_ref(), tls) {
+            Ok(t) => t,
+            Err(e) => return tls_failed(ConnId(0), &fd, &e),
         };
+        let transport = tls::transport_of(&state);
         let id = self.add_conn(fd, Phase::Open);
         if let Some(c) = self.conns.get_mut(&id) {
             c.tls = state;
             self.p.opts.apply(&c.fd, id);
         }
         tracing::debug!(conn = id.0, tls, "accepted");
-        let transport = if tls { Transport::Tls } else { Transport::Tcp };
         self.p.engine.handle_accepted_over(id, transport, now);
     }
 
@@ -182,11 +179,7 @@ impl Worker {
         if self.shutdown.is_some() {
             return;
         }
-        let transport = if tls.is_some() {
-            Transport::Tls
-        } else {
-            Transport::Tcp
-        };
+        let transport = tls::transport_of(&tls);
         let id = self.add_conn(OwnedFd::from(stream), Phase::Open);
         if let Some(c) = self.conns.get_mut(&id) {
             c.tls = tls;
@@ -202,18 +195,12 @@ impl Worker {
         tls: Option<String>,
         now: Instant,
     ) {
-        let state = match tls {
-            Some(host) => {
-                let client = self.tls.as_ref().and_then(TlsContext::client);
-                match TlsConn::client(client, &host) {
-                    Ok(t) => Some(Box::new(t)),
-                    Err(e) => {
-                        tracing::warn!(peer = %addr, error = %e, "TLS connection failed; closed");
-                        return self.p.engine.handle_connect_failed(leg, now);
-                    }
-                }
+        let state = match tls::connecting(self.tls.as_ref(), tls) {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::warn!(peer = %addr, error = %e, "TLS connection failed; closed");
+                return self.p.engine.handle_connect_failed(leg, now);
             }
-            None => None,
         };
         let sock = match Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP)) {
             Ok(s) => s,
