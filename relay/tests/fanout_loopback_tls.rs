@@ -13,7 +13,8 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use msrp_relay::fanout::{Setup, Transport};
+use msrp_relay::fanout::{SessionId, Setup, Transport};
+use msrp_relay::io::Relay;
 use support::tls::*;
 use support::*;
 
@@ -29,6 +30,25 @@ fn check_file(d: &Peer, mid: &str, body: &[u8]) {
     assert_eq!(m.len, body.len() as u64, "{}", d.name);
     assert_eq!(m.digest, Some(sha256_hex(body)), "{}", d.name);
     assert!(st.errors.is_empty(), "{}: {:?}", d.name, st.errors);
+}
+
+/// A relay with a TLS port (`workers` workers) and a bound sender over `up`.
+fn with_sender(d: Driver, workers: usize, up: Transport) -> (Pki, Relay, SessionId, Peer) {
+    let pki = Pki::new();
+    let relay = tls_relay(d, workers, &pki, |_| {});
+    let (session, snd) = sender_over(&relay, &pki, up, "sender");
+    (pki, relay, session, snd)
+}
+
+/// The sender sends `len` bytes (64 KiB chunks, all answered 200); each
+/// device gets them whole.
+fn send_and_check(snd: &Peer, len: usize, seed: u64, devs: &[&Peer]) {
+    let body = file(len, seed);
+    let codes = send_file(snd, "file-f", &body, 64 << 10);
+    assert!(codes.iter().all(|&c| c == 200), "sender got {codes:?}");
+    for d in devs {
+        check_file(d, "file-f", &body);
+    }
 }
 
 /// A sender over `up` fans a file out to devices over `downs`.
@@ -80,24 +100,16 @@ fn msrps_mixed_tls_sender_to_plain_devices() {
 #[test]
 fn cpm_mld_020_msrps_late_accept_gets_whole_file() {
     for d in drivers() {
-        let pki = Pki::new();
-        let relay = tls_relay(d, 2, &pki, |_| {});
-        let (session, snd) = sender_over(&relay, &pki, TLS, "sender");
+        let (pki, relay, session, snd) = with_sender(d, 2, TLS);
         let (_, early) = device_over(&relay, &pki, session, 1, TLS, PeerOpts::default());
         let h = relay.handle();
         let (late_leg, late_uri) = h.add_leg_at_on(session, 2, "dev2", TLS).unwrap();
-        let body = file(1 << 20, 20);
-        assert!(
-            send_file(&snd, "file-f", &body, 64 << 10)
-                .iter()
-                .all(|&c| c == 200)
-        );
-        check_file(&early, "file-f", &body);
+        send_and_check(&snd, 1 << 20, 20, &[&early]);
         answer(&h, late_leg, &uri_over("dev2", TLS), Setup::Passive);
         let late = connect_over(&relay, &pki, TLS, "dev2", &late_uri, PeerOpts::default());
         let tid = late.send_bind();
         assert_eq!(late.response(&tid, WAIT), 200);
-        check_file(&late, "file-f", &body);
+        check_file(&late, "file-f", &file(1 << 20, 20));
         relay.shutdown(Duration::from_secs(5));
     }
 }
@@ -107,9 +119,7 @@ fn cpm_mld_020_msrps_late_accept_gets_whole_file() {
 #[test]
 fn pf_lmm_send_msrps_slow_device_gets_every_byte() {
     for d in drivers() {
-        let pki = Pki::new();
-        let relay = tls_relay(d, 1, &pki, |_| {});
-        let (session, snd) = sender_over(&relay, &pki, TLS, "sender");
+        let (pki, relay, session, snd) = with_sender(d, 1, TLS);
         let slow_opts = PeerOpts {
             rate: Some(1_000_000),
             rcvbuf: Some(16 << 10),
@@ -117,14 +127,7 @@ fn pf_lmm_send_msrps_slow_device_gets_every_byte() {
         };
         let (_, slow) = device_over(&relay, &pki, session, 1, TLS, slow_opts);
         let (_, fast) = device_over(&relay, &pki, session, 2, TLS, PeerOpts::default());
-        let body = file(2 << 20, 33);
-        assert!(
-            send_file(&snd, "file-f", &body, 64 << 10)
-                .iter()
-                .all(|&c| c == 200)
-        );
-        check_file(&fast, "file-f", &body);
-        check_file(&slow, "file-f", &body);
+        send_and_check(&snd, 2 << 20, 33, &[&fast, &slow]);
         relay.shutdown(Duration::from_secs(5));
     }
 }
@@ -132,9 +135,7 @@ fn pf_lmm_send_msrps_slow_device_gets_every_byte() {
 #[test]
 fn msrps_chat_in_order_to_every_device() {
     for d in drivers() {
-        let pki = Pki::new();
-        let relay = tls_relay(d, 2, &pki, |_| {});
-        let (session, snd) = sender_over(&relay, &pki, TLS, "sender");
+        let (pki, relay, session, snd) = with_sender(d, 2, TLS);
         let devs: Vec<Peer> = [TLS, TCP]
             .iter()
             .enumerate()
@@ -170,9 +171,7 @@ fn msrps_chat_in_order_to_every_device() {
 #[test]
 fn msrps_relay_active_side_connects_verifies_and_delivers() {
     for d in drivers() {
-        let pki = Pki::new();
-        let relay = tls_relay(d, 2, &pki, |_| {});
-        let (session, snd) = sender_over(&relay, &pki, TCP, "sender");
+        let (pki, relay, session, snd) = with_sender(d, 2, TCP);
         let (addr, accepted) = server_tunnel(pki.server(&["127.0.0.1"]));
         let h = relay.handle();
         let (leg, relay_uri) = h.add_leg_at_on(session, 1, "dev1", TLS).unwrap();
@@ -180,13 +179,7 @@ fn msrps_relay_active_side_connects_verifies_and_delivers() {
         answer(&h, leg, &dev_uri, Setup::Active(addr));
         let stream = accepted.recv_timeout(WAIT).unwrap();
         let dev = Peer::from_stream("dev1", stream, &dev_uri, &relay_uri, PeerOpts::default());
-        let body = file(512 << 10, 61);
-        assert!(
-            send_file(&snd, "file-f", &body, 64 << 10)
-                .iter()
-                .all(|&c| c == 200)
-        );
-        check_file(&dev, "file-f", &body);
+        send_and_check(&snd, 512 << 10, 61, &[&dev]);
         relay.shutdown(Duration::from_secs(5));
     }
 }
@@ -212,9 +205,7 @@ fn closed_by_relay(mut s: TcpStream) -> bool {
 #[test]
 fn msrps_bad_clients_are_closed_alone() {
     for d in drivers() {
-        let pki = Pki::new();
-        let relay = tls_relay(d, 1, &pki, |_| {});
-        let (session, snd) = sender_over(&relay, &pki, TLS, "sender");
+        let (pki, relay, session, snd) = with_sender(d, 1, TLS);
         let (_, dev) = device_over(&relay, &pki, session, 1, TLS, PeerOpts::default());
         let tls_addr = relay.tls_addr().unwrap();
 
@@ -246,13 +237,7 @@ fn msrps_bad_clients_are_closed_alone() {
         assert_eq!(p.response(&tid, WAIT), 481, "a TLS leg over plain TCP");
 
         // The running session still delivers.
-        let body = file(256 << 10, 9);
-        assert!(
-            send_file(&snd, "file-f", &body, 64 << 10)
-                .iter()
-                .all(|&c| c == 200)
-        );
-        check_file(&dev, "file-f", &body);
+        send_and_check(&snd, 256 << 10, 9, &[&dev]);
         relay.shutdown(Duration::from_secs(5));
     }
 }
@@ -303,16 +288,7 @@ fn presented_subject(pki: &Pki, addr: std::net::SocketAddr) -> Vec<u8> {
 #[test]
 fn msrps_certificate_reload_keeps_live_connections() {
     for d in drivers() {
-        let pki = Pki::new();
-        let ctx = pki.context();
-        let relay = support::start_relay(d, 1, |cfg| {
-            cfg.tls = Some(msrp_relay::io::TlsListen {
-                listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
-                context: ctx.clone(),
-                ktls: false,
-            });
-        });
-        let (session, snd) = sender_over(&relay, &pki, TLS, "sender");
+        let (pki, relay, session, snd) = with_sender(d, 1, TLS);
         let (_, dev) = device_over(&relay, &pki, session, 1, TLS, PeerOpts::default());
         let tls_addr = relay.tls_addr().unwrap();
         let before = presented_subject(&pki, tls_addr);
@@ -322,6 +298,7 @@ fn msrps_certificate_reload_keeps_live_connections() {
             key,
             ..pki.files.clone()
         };
+        let ctx = relay.tls_context().unwrap();
         assert!(ctx.reload(&renewed).unwrap().is_empty());
         let after = presented_subject(&pki, tls_addr);
         use rustls::pki_types::{CertificateDer, pem::PemObject};
@@ -332,13 +309,7 @@ fn msrps_certificate_reload_keeps_live_connections() {
             renewed_der.to_vec(),
             "the renewed certificate is presented"
         );
-        let body = file(256 << 10, 5);
-        assert!(
-            send_file(&snd, "file-f", &body, 64 << 10)
-                .iter()
-                .all(|&c| c == 200)
-        );
-        check_file(&dev, "file-f", &body);
+        send_and_check(&snd, 256 << 10, 5, &[&dev]);
         relay.shutdown(Duration::from_secs(5));
     }
 }
