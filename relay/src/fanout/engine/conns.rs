@@ -174,6 +174,7 @@ impl Engine {
                         (Disposition::Reply(code), Some(leg)) => {
                             if let Some(s) = self.sessions.get_mut(&leg.session) {
                                 s.decode_error_reply(leg.index, &e, code);
+                                self.dirty.insert(leg.session);
                             }
                             continue;
                         }
@@ -289,6 +290,7 @@ impl Engine {
                 // (bounded by the bind timeout), replay then.
                 if let Some(c) = self.conns.get_mut(&conn) {
                     c.parked = Some(leg);
+                    self.parked.insert(conn);
                 }
                 return None;
             }
@@ -341,6 +343,8 @@ impl Engine {
         c.raw_len = 0;
         c.parked = None;
         c.decoder = Decoder::new(self.cfg.limits);
+        // Readable again, and the driver may hold bytes for it.
+        self.ready.insert(conn);
         for d in raw {
             self.handle_data(conn, d, now);
         }
@@ -363,6 +367,7 @@ impl Engine {
                 head.to_path.first().as_bytes(),
             );
             c.out.push_back(b.freeze());
+            self.ready.insert(conn);
         }
         self.close(conn, true);
     }

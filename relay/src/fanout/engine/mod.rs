@@ -149,6 +149,11 @@ pub struct Engine {
     pacer: Pacer<LegId>,
     outputs: VecDeque<Output>,
     dirty: HashSet<SessionId>,
+    /// Connections whose output or readability may have changed since the
+    /// driver last took them ([`Engine::take_ready`]).
+    ready: HashSet<ConnId>,
+    /// Connections parked until their leg's answer (see `answer`).
+    parked: HashSet<ConnId>,
     now: Instant,
     /// When [`Engine::handle_timeout`] next scans every leg and
     /// connection for its timeouts (every [`SCAN_EVERY`]); calls between
@@ -178,6 +183,8 @@ impl Engine {
             pacer,
             outputs: VecDeque::new(),
             dirty: HashSet::new(),
+            ready: HashSet::new(),
+            parked: HashSet::new(),
             now,
             next_scan: now,
             received_total: 0,
@@ -346,12 +353,17 @@ impl Engine {
             self.outputs.push_back(Output::Connect { leg, addr, tls });
         }
         // A device that connected before its answer arrived was parked.
-        let parked: Vec<ConnId> = self
-            .conns
-            .iter()
-            .filter(|(_, c)| c.parked == Some(leg))
-            .map(|(&id, _)| id)
-            .collect();
+        let mut parked: Vec<ConnId> = Vec::new();
+        self.parked
+            .retain(|id| match self.conns.get(id).and_then(|c| c.parked) {
+                Some(l) if l == leg => {
+                    parked.push(*id);
+                    false
+                }
+                Some(_) => true,
+                None => false,
+            });
+        parked.sort_unstable();
         for conn in parked {
             self.replay(conn, now);
         }

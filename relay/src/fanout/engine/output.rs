@@ -103,6 +103,24 @@ impl Engine {
         self.dirty.insert(leg.session);
     }
 
+    /// Moves into `into` every connection whose output or readability may
+    /// have changed since the last call: what a driver must look at (write
+    /// [`Engine::output`], ask [`Engine::can_read`] again) besides the
+    /// connections its own I/O touched. A turn then costs what is ready,
+    /// not what is open. A connection may be named that has nothing to
+    /// write, or that the engine has closed meanwhile; neither is an error.
+    pub fn take_ready(&mut self, into: &mut Vec<ConnId>) {
+        if !self.dirty.is_empty() {
+            self.process_dirty();
+        }
+        into.extend(self.ready.drain());
+    }
+
+    /// Whether [`Engine::take_ready`] would name a connection.
+    pub fn has_ready(&self) -> bool {
+        !self.ready.is_empty() || !self.dirty.is_empty()
+    }
+
     /// The next thing the driver must do.
     pub fn poll_output(&mut self) -> Option<Output> {
         if !self.dirty.is_empty() {
@@ -139,6 +157,8 @@ impl Engine {
                 continue;
             };
             let mut marks = PassMarks::default();
+            self.ready
+                .extend(s.legs.iter().flatten().filter_map(|l| l.conn));
             for li in 0..s.legs.len() as u32 {
                 if let Err(e) = s.pump(li, &self.cfg) {
                     tracing::error!(call = %s.call, session = id.0, error = %e, "content log read");

@@ -33,7 +33,11 @@ impl Worker {
             tracing::warn!(error = %e, "register connection");
             return None;
         }
-        self.conns.insert(id, Conn::new(stream, phase, tls));
+        let c = Conn::new(stream, phase, tls);
+        if c.deadline().is_some() {
+            self.timed.insert(id);
+        }
+        self.conns.insert(id, c);
         self.ready.insert(id);
         Some(id)
     }
@@ -41,6 +45,8 @@ impl Worker {
     /// Deregisters and drops a connection; the engine is told it closed.
     pub(super) fn drop_conn(&mut self, id: ConnId, now: Instant) {
         self.ready.remove(&id);
+        self.active.remove(&id);
+        self.timed.remove(&id);
         if let Some(mut c) = self.conns.remove(&id) {
             let _ = self.poll.registry().deregister(&mut c.stream);
             tracing::debug!(conn = id.0, "connection closed");
@@ -180,6 +186,7 @@ impl Worker {
         // A leg the engine gave up on meanwhile (timeout, removal) is not
         // revived: `handle_connected` answers with `Output::Close`.
         c.phase = Phase::Open;
+        self.timed.remove(&id);
         self.opts.apply(&c.stream, id);
         tracing::debug!(conn = id.0, "connected");
         self.ready.insert(id);
@@ -187,11 +194,19 @@ impl Worker {
     }
 
     pub(super) fn expire(&mut self, now: Instant) {
+        let conns = &self.conns;
+        self.timed
+            .retain(|id| conns.get(id).is_some_and(|c| c.deadline().is_some()));
         let due: Vec<ConnId> = self
-            .conns
+            .timed
             .iter()
-            .filter(|(_, c)| c.deadline().is_some_and(|d| d <= now))
-            .map(|(&id, _)| id)
+            .filter(|id| {
+                conns
+                    .get(id)
+                    .and_then(Conn::deadline)
+                    .is_some_and(|d| d <= now)
+            })
+            .copied()
             .collect();
         for id in due {
             self.drop_conn(id, now);
@@ -213,7 +228,9 @@ impl Worker {
                 deadline,
                 shut: false,
             };
+            self.timed.insert(id);
             // Written (and then shut) in this turn's write pass.
+            self.active.insert(id);
             self.more = true;
         } else if !flush {
             self.drop_conn(id, now);
@@ -222,6 +239,8 @@ impl Worker {
 
     pub(super) fn handover(&mut self, id: ConnId, worker: u8, data: Vec<Bytes>) {
         self.ready.remove(&id);
+        self.active.remove(&id);
+        self.timed.remove(&id);
         let Some(mut c) = self.conns.remove(&id) else {
             return;
         };

@@ -50,6 +50,14 @@ pub(super) struct Worker {
     /// Connections that may have unread bytes (edge-triggered readiness
     /// not yet consumed down to `WouldBlock`).
     ready: HashSet<ConnId>,
+    /// Connections to write this turn: what a read, a readiness event, a
+    /// close or a write cut short touched (the engine names the rest,
+    /// [`Engine::take_ready`]).
+    active: HashSet<ConnId>,
+    /// Connections with a deadline (connecting, closing).
+    timed: HashSet<ConnId>,
+    /// The write pass's list, kept for its allocation.
+    ids: Vec<ConnId>,
     /// Live sessions, to end them all on shutdown.
     sessions: HashSet<SessionId>,
     buf: BytesMut,
@@ -97,6 +105,9 @@ impl Worker {
             conns: HashMap::new(),
             next_conn: FIRST_CONN,
             ready: HashSet::new(),
+            active: HashSet::new(),
+            timed: HashSet::new(),
+            ids: Vec::new(),
             sessions: HashSet::new(),
             buf: BytesMut::new(),
             more: false,
@@ -155,7 +166,10 @@ impl Worker {
         if self.more || self.ready.iter().any(|&id| self.readable_now(id)) {
             return Some(Duration::ZERO);
         }
-        let conn_deadlines = self.conns.values().filter_map(Conn::deadline);
+        let conn_deadlines = self
+            .timed
+            .iter()
+            .filter_map(|id| self.conns.get(id).and_then(Conn::deadline));
         self.engine
             .poll_timeout()
             .into_iter()
@@ -187,24 +201,39 @@ impl Worker {
 
     // ----- the turn: read, outputs, write ---------------------------------
 
+    /// Reads what is readable, then writes what was touched: the
+    /// connections read (a TLS handshake answers from its read), those an
+    /// event or a close named, and those the engine has new output for. A
+    /// turn costs what is ready, not what is open.
     fn turn(&mut self, now: Instant) {
         self.more = false;
         self.outputs(now);
         let ready: Vec<ConnId> = self.ready.iter().copied().collect();
-        for id in ready {
+        for &id in &ready {
             self.read(id, now);
             self.outputs(now);
         }
-        let ids: Vec<ConnId> = self
-            .conns
-            .iter()
-            .filter(|(_, c)| !c.write_blocked && !matches!(c.phase, Phase::Connecting { .. }))
-            .map(|(&id, _)| id)
-            .collect();
-        for id in ids {
-            self.write(id, now);
+        let mut ids = std::mem::take(&mut self.ids);
+        ids.clear();
+        ids.extend(ready);
+        ids.extend(self.active.drain());
+        self.engine.take_ready(&mut ids);
+        ids.sort_unstable();
+        ids.dedup();
+        for &id in &ids {
+            let writable = self
+                .conns
+                .get(&id)
+                .is_some_and(|c| !c.write_blocked && !matches!(c.phase, Phase::Connecting { .. }));
+            if writable {
+                self.write(id, now);
+            }
         }
+        self.ids = ids;
         self.outputs(now);
+        // Output queued by the writes themselves (a pump after a consume):
+        // the next turn writes it without waiting.
+        self.more |= self.engine.has_ready();
     }
 
     fn read(&mut self, id: ConnId, now: Instant) {
@@ -295,6 +324,7 @@ impl Worker {
             }
         }
         self.more = true;
+        self.active.insert(id);
     }
 
     /// Nothing is queued for the connection: a closing one shuts down its
@@ -307,6 +337,7 @@ impl Worker {
             if c.tls.as_mut().is_some_and(|t| t.close_notify()) {
                 // `close_notify` first: written in the next pass.
                 self.more = true;
+                self.active.insert(id);
                 return;
             }
             let _ = c.stream.shutdown(std::net::Shutdown::Write);

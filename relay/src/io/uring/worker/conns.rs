@@ -121,6 +121,7 @@ impl Worker {
         let id = ConnId(self.next_conn);
         self.next_conn += 1;
         self.conns.insert(id, Conn::new(fd, phase));
+        self.active.insert(id);
         id
     }
 
@@ -272,11 +273,19 @@ impl Worker {
     }
 
     pub(super) fn expire(&mut self, now: Instant) {
+        let conns = &self.conns;
+        self.closing
+            .retain(|id| conns.get(id).is_some_and(|c| c.deadline().is_some()));
         let due: Vec<ConnId> = self
-            .conns
+            .closing
             .iter()
-            .filter(|(_, c)| c.deadline().is_some_and(|d| d <= now))
-            .map(|(&id, _)| id)
+            .filter(|id| {
+                conns
+                    .get(id)
+                    .and_then(Conn::deadline)
+                    .is_some_and(|d| d <= now)
+            })
+            .copied()
             .collect();
         for id in due {
             self.drop_conn(id, now);
@@ -305,6 +314,8 @@ impl Worker {
                 deadline: now + limit,
                 shut: false,
             };
+            self.closing.insert(id);
+            self.active.insert(id);
         } else if !flush {
             self.drop_conn(id, now);
         }

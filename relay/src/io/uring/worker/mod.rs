@@ -76,6 +76,15 @@ pub(crate) struct Worker {
     multishot: bool,
     zc: Option<usize>,
     conns: HashMap<ConnId, Conn>,
+    /// Connections to service this turn: what a completion, a close or a
+    /// send queued last turn touched (the engine names the rest,
+    /// [`Engine::take_ready`]).
+    active: HashSet<ConnId>,
+    /// Connections the engine would not let read (backpressure, parked,
+    /// no buffer to receive into): asked again every turn.
+    paused: HashSet<ConnId>,
+    /// Connections with a closing deadline.
+    closing: HashSet<ConnId>,
     next_conn: u64,
     sessions: HashSet<SessionId>,
     shutdown: Option<Instant>,
@@ -157,6 +166,9 @@ impl Worker {
             multishot,
             zc,
             conns: HashMap::new(),
+            active: HashSet::new(),
+            paused: HashSet::new(),
+            closing: HashSet::new(),
             next_conn: 1,
             sessions: HashSet::new(),
             shutdown: None,
@@ -243,7 +255,10 @@ impl Worker {
     }
 
     fn timeout(&self, now: Instant) -> Option<Duration> {
-        let conn_deadlines = self.conns.values().filter_map(Conn::deadline);
+        let conn_deadlines = self
+            .closing
+            .iter()
+            .filter_map(|id| self.conns.get(id).and_then(Conn::deadline));
         self.p
             .engine
             .poll_timeout()
@@ -335,6 +350,13 @@ impl Worker {
             tracing::warn!(ud, res, "CQE for no operation");
             return;
         };
+        if let Op::Recv { conn, .. }
+        | Op::Send { conn, .. }
+        | Op::Connect { conn, .. }
+        | Op::Shutdown { conn } = op
+        {
+            self.active.insert(*conn);
+        }
         match op {
             Op::Recv { .. } => self.on_recv(ud, res, flags, now),
             Op::Send { .. } => self.on_send(ud, res, flags, now),

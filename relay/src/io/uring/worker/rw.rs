@@ -32,11 +32,23 @@ impl Worker {
         self.starved = false;
         let mut ids = std::mem::take(&mut self.ids);
         ids.clear();
-        ids.extend(self.conns.keys().copied());
+        ids.extend(self.active.drain());
+        ids.extend(self.paused.drain());
+        self.p.engine.take_ready(&mut ids);
+        ids.sort_unstable();
+        ids.dedup();
         for &id in &ids {
             self.waiting_send(id);
             self.feed(id, now);
             self.read_state(id, now);
+        }
+        // What the feeds queued elsewhere (a sender's chunk for every
+        // device, a device's REPORT for the sender).
+        let fed = ids.len();
+        self.p.engine.take_ready(&mut ids);
+        if ids.len() > fed {
+            ids.sort_unstable();
+            ids.dedup();
         }
         // Sends after every feed: what one connection's bytes queue on
         // another (a device's REPORT for the sender, a sender's chunk for
@@ -49,6 +61,9 @@ impl Worker {
         }
         self.ids = ids;
         self.outputs(now);
+        // Output the writes queued (a pump after a consume): the next
+        // enter must not block on it.
+        self.more |= self.p.engine.has_ready();
     }
 
     /// A send that a socket with room completes at once has its CQE as
@@ -76,6 +91,7 @@ impl Worker {
                 return;
             }
             if !self.p.engine.can_read(id) {
+                self.paused.insert(id);
                 return;
             }
             let Some(data) = c.pending.pop_front() else {
@@ -94,10 +110,14 @@ impl Worker {
             self.outputs(now);
         }
         // Left for the next turn, after this turn's sends.
-        self.more |= self
-            .conns
-            .get(&id)
-            .is_some_and(|c| !c.pending.is_empty() && self.p.engine.can_read(id));
+        if self.conns.get(&id).is_some_and(|c| !c.pending.is_empty()) {
+            if self.p.engine.can_read(id) {
+                self.more = true;
+                self.active.insert(id);
+            } else {
+                self.paused.insert(id);
+            }
+        }
     }
 
     /// Arms a receive where the engine can take bytes; cancels a
@@ -113,7 +133,13 @@ impl Worker {
                 }
                 return;
             }
-            Phase::Open => c.pending.len() < FEED_PER_TURN && self.p.engine.can_read(id),
+            Phase::Open => {
+                let can = self.p.engine.can_read(id);
+                if !can {
+                    self.paused.insert(id);
+                }
+                c.pending.len() < FEED_PER_TURN && can
+            }
             Phase::Closing { .. } => !c.eof,
             _ => return,
         };
@@ -135,6 +161,7 @@ impl Worker {
         let (op, entry) = match &self.bufs {
             Some(b) if b.available() == 0 => {
                 self.starved = true;
+                self.paused.insert(id);
                 return;
             }
             Some(b) if self.multishot => (
@@ -302,6 +329,8 @@ impl Worker {
             c.send = Some(ud);
             c.send_turn = self.turn;
             c.ops += 1;
+            // Looked at next turn: a send with no CQE by then waits for room.
+            self.active.insert(id);
         }
     }
 
@@ -313,6 +342,7 @@ impl Worker {
             deadline: now + LINGER,
             shut: true,
         };
+        self.closing.insert(id);
         let entry = opcode::Shutdown::new(c.raw(), libc::SHUT_WR).build();
         // SAFETY: no pointers; the socket stays open until the connection's
         // `ops` count, incremented below, is zero.
