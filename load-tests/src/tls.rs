@@ -174,15 +174,17 @@ impl Pki {
 
 struct Shared {
     conn: Mutex<ClientConnection>,
-    /// The write side; held across encrypting and writing so records go
+    /// The write buffer; held across encrypting and writing so records go
     /// out in the order they were sealed. Taken before `conn`.
-    out: Mutex<(TcpStream, Vec<u8>)>,
+    out: Mutex<Vec<u8>>,
 }
 
 /// A client TLS connection on a blocking socket; clones share it (one
 /// reader, any number of writers).
 pub struct TlsStream {
-    sock: TcpStream,
+    /// Shared by the clones: one descriptor per connection (a `dup` per
+    /// clone would double the load tool's descriptors at 10,000 legs).
+    sock: Arc<TcpStream>,
     shared: Arc<Shared>,
     /// Ciphertext read from the socket, `raw[at..end]` not yet given to
     /// rustls (the reader's own; clones start empty).
@@ -217,12 +219,11 @@ impl TlsStream {
             conn.complete_io(&mut &sock)?;
         }
         sock.set_read_timeout(old)?;
-        let out = sock.try_clone()?;
         Ok(TlsStream {
-            sock,
+            sock: Arc::new(sock),
             shared: Arc::new(Shared {
                 conn: Mutex::new(conn),
-                out: Mutex::new((out, Vec::new())),
+                out: Mutex::new(Vec::new()),
             }),
             raw: Vec::new(),
             at: 0,
@@ -233,7 +234,7 @@ impl TlsStream {
     /// Another handle on the same connection (as `TcpStream::try_clone`).
     pub fn try_clone(&self) -> io::Result<TlsStream> {
         Ok(TlsStream {
-            sock: self.sock.try_clone()?,
+            sock: self.sock.clone(),
             shared: self.shared.clone(),
             raw: Vec::new(),
             at: 0,
@@ -266,18 +267,17 @@ impl TlsStream {
         &self,
         seal: impl FnOnce(&mut ClientConnection) -> io::Result<T>,
     ) -> io::Result<T> {
-        let mut out = lock(&self.shared.out);
-        let (sock, buf) = &mut *out;
+        let mut buf = lock(&self.shared.out);
         buf.clear();
         let r = {
             let mut c = lock(&self.shared.conn);
             let r = seal(&mut c)?;
             while c.wants_write() {
-                c.write_tls(buf)?;
+                c.write_tls(&mut *buf)?;
             }
             r
         };
-        sock.write_all(buf)?;
+        (&*self.sock).write_all(&buf)?;
         if buf.capacity() > 2 * BUFFER_LIMIT {
             *buf = Vec::new();
         }
@@ -334,7 +334,7 @@ impl Read for TlsStream {
                         let mut alert = Vec::new();
                         let _ = c.write_tls(&mut alert);
                         drop(c);
-                        let _ = (&self.sock).write_all(&alert);
+                        let _ = (&*self.sock).write_all(&alert);
                         return Err(io::Error::new(io::ErrorKind::InvalidData, e));
                     }
                 }
@@ -351,7 +351,7 @@ impl Read for TlsStream {
                 return Ok(0);
             }
             let n = loop {
-                match self.sock.read(&mut self.raw) {
+                match (&*self.sock).read(&mut self.raw) {
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                     r => break r?,
                 }
