@@ -62,6 +62,13 @@ pub(crate) use probe::{Features, probe};
 pub fn check(cfg: &crate::io::UringConfig) -> Result<(), Unavailable> {
     probe(cfg).map(drop)
 }
+
+/// Whether this kernel has the zero-copy `SENDMSG_ZC` the driver uses for
+/// large sends when [`UringConfig::send_zc_min`](crate::io::UringConfig)
+/// is set.
+pub fn has_zero_copy_send(cfg: &crate::io::UringConfig) -> bool {
+    probe(cfg).is_ok_and(|f| f.send_zc)
+}
 use worker::{Parts, Worker};
 
 /// The waker of a uring worker: an eventfd the worker keeps a read on.
