@@ -9,35 +9,63 @@ use super::types::{EngineConfig, EngineError, Transport};
 pub(crate) const ALNUM: &[u8; 62] =
     b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
-/// `N` random bytes from the kernel (getrandom(2)).
-pub(crate) fn random_bytes<const N: usize>() -> [u8; N] {
-    let mut b = [0u8; N];
-    if getrandom::fill(&mut b).is_err() {
-        // getrandom(2) does not fail on Linux ≥ 3.17 once seeded; if it
-        // ever does, fall back to the clock rather than stop the relay.
-        // Session ids then lose unpredictability, which the log says.
-        tracing::error!("getrandom failed; session ids are predictable");
-        let t = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        for (i, x) in b.iter_mut().enumerate() {
-            *x = (t >> ((i % 16) * 8)) as u8 ^ (i as u8).wrapping_mul(151);
+/// Where random identities come from (see [`EngineConfig::id_seed`]).
+#[derive(Debug, Clone)]
+pub enum IdSource {
+    /// The kernel's source (getrandom(2)).
+    Os,
+    /// A deterministic generator (splitmix64) in this state: tests only.
+    Seeded(u64),
+}
+
+impl IdSource {
+    /// The kernel's source, once it has answered; or a seeded one.
+    pub fn new(seed: Option<u64>) -> Result<IdSource, EngineError> {
+        match seed {
+            Some(s) => Ok(IdSource::Seeded(s)),
+            None => {
+                let mut probe = [0u8; 16];
+                getrandom::fill(&mut probe).map_err(|e| EngineError::Random(e.to_string()))?;
+                Ok(IdSource::Os)
+            }
         }
     }
-    b
+
+    /// `N` random bytes; an error if the kernel's source fails (it does
+    /// not on Linux ≥ 3.17 once seeded; if it ever does, no id is minted
+    /// rather than a predictable one).
+    pub fn bytes<const N: usize>(&mut self) -> Result<[u8; N], EngineError> {
+        let mut b = [0u8; N];
+        match self {
+            IdSource::Os => {
+                getrandom::fill(&mut b).map_err(|e| EngineError::Random(e.to_string()))?;
+            }
+            IdSource::Seeded(state) => {
+                for chunk in b.chunks_mut(8) {
+                    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+                    let mut z = *state;
+                    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+                    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+                    z ^= z >> 31;
+                    chunk.copy_from_slice(&z.to_le_bytes()[..chunk.len()]);
+                }
+            }
+        }
+        Ok(b)
+    }
 }
 
 /// A fresh session-id for worker `worker`: its index in two hex digits
 /// (so a connection accepted by another worker can be handed over), then
 /// 96 random bits in hex.
-pub fn mint_session_id(worker: u8) -> String {
-    let rnd: [u8; 12] = random_bytes();
+pub fn mint_session_id(worker: u8, src: &mut IdSource) -> Result<String, EngineError> {
+    let rnd: [u8; 12] = src.bytes()?;
     let mut sid = String::with_capacity(26);
     for b in std::iter::once(worker).chain(rnd) {
         sid.push(char::from(b"0123456789abcdef"[usize::from(b >> 4)]));
         sid.push(char::from(b"0123456789abcdef"[usize::from(b & 15)]));
     }
-    sid
+    Ok(sid)
 }
 
 /// The relay's URI for a leg whose session-id is `sid`: `msrp:` on the
@@ -74,8 +102,9 @@ mod tests {
 
     #[test]
     fn session_ids_carry_the_worker_and_96_random_bits() {
-        let a = mint_session_id(0x2a);
-        let b = mint_session_id(0x2a);
+        let mut os = IdSource::new(None).unwrap();
+        let a = mint_session_id(0x2a, &mut os).unwrap();
+        let b = mint_session_id(0x2a, &mut os).unwrap();
         assert_eq!(a.len(), 26);
         assert!(a.starts_with("2a") && b.starts_with("2a"));
         assert_ne!(a, b);
@@ -83,6 +112,19 @@ mod tests {
         let uri = local_uri(&EngineConfig::default(), &a, Transport::Tcp).unwrap();
         assert!(crate::msrp::MsrpUri::parse(uri.into()).is_ok());
         assert!(crate::msrp::header::is_ident(&tid_prefix(&a)));
+    }
+
+    #[test]
+    fn a_seeded_source_repeats_itself_and_still_differs_id_to_id() {
+        let run = || {
+            let mut s = IdSource::new(Some(7)).unwrap();
+            [0, 1].map(|_| mint_session_id(3, &mut s).unwrap())
+        };
+        let (x, y) = (run(), run());
+        assert_eq!(x, y);
+        assert_ne!(x[0], x[1]);
+        let mut other = IdSource::new(Some(8)).unwrap();
+        assert_ne!(mint_session_id(3, &mut other).unwrap(), x[0]);
     }
 
     #[test]

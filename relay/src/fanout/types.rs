@@ -147,6 +147,13 @@ pub struct EngineConfig {
     /// for one device to report all of it (RFC 4975 §7.1.2 lets REPORTs
     /// come late); then it is forgotten and a later REPORT is ignored.
     pub report_wait: Duration,
+    /// Where the engine's random identities (session-ids, Message-IDs)
+    /// come from. `None` (the default, and what the relay runs with): the
+    /// kernel's random source, checked when the engine is built (a source
+    /// that fails is an error then, never a weaker id). `Some(seed)`: a
+    /// deterministic generator, for reproducible tests only (the ids are
+    /// then predictable, which RFC 4975 §14.1 forbids in service).
+    pub id_seed: Option<u64>,
 }
 
 impl Default for EngineConfig {
@@ -177,6 +184,7 @@ impl Default for EngineConfig {
             },
             max_tracked_ids: 4096,
             report_wait: Duration::from_secs(30),
+            id_seed: None,
         }
     }
 }
@@ -354,4 +362,7 @@ pub enum EngineError {
     /// A TLS leg was asked for, but the relay has no TLS listener.
     #[error("TLS leg refused: the relay has no TLS listener ([tls] listen)")]
     NoTls,
+    /// The kernel's random source failed: no identity is minted without it.
+    #[error("random source failed: {0}")]
+    Random(String),
 }

@@ -19,7 +19,7 @@ use super::command::{Command, Control, Reply, WorkerLink};
 use super::counters::{Counters, DriverCounters};
 use super::error::{IoError, RelayError};
 use super::select::{Driver, IoMode, UringConfig};
-use crate::fanout::ids::{local_uri, mint_session_id};
+use crate::fanout::ids::{IdSource, local_uri, mint_session_id};
 use crate::fanout::{
     Answer, EngineConfig, EngineError, EngineStats, Event, LegId, LegInfo, SessionId, Transport,
 };
@@ -273,7 +273,7 @@ impl RelayHandle {
         let w = self.next.fetch_add(1, Ordering::Relaxed) % n;
         let seq = self.mint.sessions[w].fetch_add(1, Ordering::Relaxed);
         let id = SessionId(((w as u64) << 56) | (1 << 40) | seq);
-        let sid = mint_session_id(w as u8);
+        let sid = mint_session_id(w as u8, &mut IdSource::Os).map_err(RelayError::Engine)?;
         let uri = local_uri(&self.mint.uris, &sid, transport).map_err(RelayError::Engine)?;
         let label = upstream_label.to_owned();
         self.post(
@@ -315,7 +315,8 @@ impl RelayHandle {
         label: &str,
         transport: Transport,
     ) -> Result<(LegId, String), RelayError> {
-        let sid = mint_session_id(session.worker());
+        let sid =
+            mint_session_id(session.worker(), &mut IdSource::Os).map_err(RelayError::Engine)?;
         let uri = local_uri(&self.mint.uris, &sid, transport).map_err(RelayError::Engine)?;
         let label = label.to_owned();
         self.post(

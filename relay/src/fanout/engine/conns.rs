@@ -8,7 +8,7 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use super::{Conn, Engine};
-use crate::fanout::ids::{ALNUM, random_bytes};
+use crate::fanout::ids::ALNUM;
 use crate::fanout::leg::LegState;
 use crate::fanout::session::{Effects, UPSTREAM};
 use crate::fanout::types::*;
@@ -83,11 +83,19 @@ impl Engine {
             self.outputs.push_back(Output::Close { conn, flush: false });
             return;
         };
+        let mid: [u8; 10] = match self.ids.bytes() {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::error!(error = %e, "no Message-ID for the binding SEND");
+                self.conns.remove(&conn);
+                self.outputs.push_back(Output::Close { conn, flush: false });
+                return self.fail_leg(leg, FailReason::ConnectFailed);
+            }
+        };
         // A fresh leg, nothing in flight: its first id is always there.
         if let Some(tid) = l.next_tid() {
             l.push_inflight(None);
             let (to, from) = (l.cold.to_path.clone(), l.cold.local_uri.clone());
-            let mid: [u8; 10] = random_bytes();
             let mid: Vec<u8> = mid.iter().map(|b| ALNUM[*b as usize % 62]).collect();
             l.push_encoded(|b| {
                 encode::SendHead {

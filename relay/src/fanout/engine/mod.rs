@@ -17,7 +17,7 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use super::counters::{Counters, StatusCounts};
-use super::ids::{local_uri, mint_session_id, tid_prefix};
+use super::ids::{IdSource, local_uri, mint_session_id, tid_prefix};
 use super::leg::{Leg, LegState};
 use super::log::MemoryBudget;
 use super::pacer::Pacer;
@@ -154,6 +154,8 @@ pub struct Engine {
     ready: HashSet<ConnId>,
     /// Connections parked until their leg's answer (see `answer`).
     parked: HashSet<ConnId>,
+    /// Session-ids and Message-IDs ([`EngineConfig::id_seed`]).
+    ids: IdSource,
     now: Instant,
     /// When [`Engine::handle_timeout`] next scans every leg and
     /// connection for its timeouts (every [`SCAN_EVERY`]); calls between
@@ -172,6 +174,7 @@ impl Engine {
         now: Instant,
     ) -> Result<Engine, String> {
         let pacer = Pacer::new(cfg.done_pacing).map_err(|e| e.to_string())?;
+        let ids = IdSource::new(cfg.id_seed).map_err(|e| e.to_string())?;
         let next_session = (u64::from(cfg.worker) << 56) | 1;
         Ok(Engine {
             cfg,
@@ -185,6 +188,7 @@ impl Engine {
             dirty: HashSet::new(),
             ready: HashSet::new(),
             parked: HashSet::new(),
+            ids,
             now,
             next_scan: now,
             received_total: 0,
@@ -214,7 +218,7 @@ impl Engine {
         now: Instant,
     ) -> Result<(SessionId, LegId), EngineError> {
         let id = SessionId(self.next_session);
-        let sid = mint_session_id(self.cfg.worker);
+        let sid = mint_session_id(self.cfg.worker, &mut self.ids)?;
         let leg = self.create_session_as(id, upstream, sid, now)?;
         self.next_session += 1;
         Ok((id, leg))
@@ -256,13 +260,8 @@ impl Engine {
             .ok_or(EngineError::NoSession)?
             .legs
             .len() as u32;
-        self.add_leg_as(
-            session,
-            index,
-            params,
-            mint_session_id(self.cfg.worker),
-            now,
-        )
+        let sid = mint_session_id(self.cfg.worker, &mut self.ids)?;
+        self.add_leg_as(session, index, params, sid, now)
     }
 
     /// Adds a leg at `index` under a session-id minted by the caller. Indexes
