@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::Shared;
-use super::hub::lock;
 use super::outbox::Outbox;
+use super::outbox::lock;
 use crate::protocol::{Command, LineSplitter, ReplyBody, decode_request, encode_reply};
 use crate::table::ConnId;
 

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::Shared;
-use super::hub::lock;
+use super::outbox::lock;
 use crate::protocol::Event;
 use crate::table::Core;
 

@@ -1,18 +1,12 @@
 //! The event subscriptions, and the lock helper.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 
-use super::outbox::Outbox;
+use super::outbox::{Outbox, lock};
 
 use crate::protocol::{Event, EventName, encode_event};
 use crate::table::ConnId;
-
-/// Locks, ignoring poisoning: every critical section leaves the state
-/// consistent, and a panicking thread must not take the server with it.
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
 
 #[derive(Debug)]
 struct Subscriber {

@@ -37,8 +37,9 @@ use std::thread::JoinHandle;
 use std::time::Instant;
 
 pub use gate::Gate;
-use hub::{Hub, lock};
+use hub::Hub;
 use outbox::Outbox;
+use outbox::lock;
 
 use crate::protocol::{DEFAULT_MAX_LINE, Reply, encode_reply};
 use crate::table::{ConnId, Core};

@@ -27,9 +27,10 @@ use bytes::{Buf, Bytes, BytesMut};
 use memchr::memmem;
 
 use super::error::{DecodeError, FatalError, MessageError};
+use super::header::TransactionId;
 use super::message::{
-    Flag, RequestHead, ResponseHead, StartLine, TransactionId, build_request, build_response,
-    parse_fields, parse_start_line,
+    Flag, RequestHead, ResponseHead, StartLine, build_request, build_response, parse_fields,
+    parse_start_line,
 };
 use super::status::StatusCode;
 

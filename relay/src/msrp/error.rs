@@ -1,7 +1,6 @@
 //! Decoder errors, each with what the connection must do about it.
 
-use super::header::HeaderError;
-use super::message::TransactionId;
+use super::header::{HeaderError, TransactionId};
 use super::status::StatusCode;
 use super::uri::UriError;
 

@@ -4,6 +4,39 @@ use bytes::Bytes;
 
 use super::status::StatusCode;
 
+/// A transaction id: an `ident` of 4 to 32 characters (RFC 4975 §9).
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct TransactionId(Bytes);
+
+impl TransactionId {
+    /// Validates `raw` as an ident.
+    pub fn new(raw: Bytes) -> Option<TransactionId> {
+        is_ident(&raw).then_some(TransactionId(raw))
+    }
+
+    /// A transaction id from static text, checked.
+    pub fn from_static(s: &'static str) -> Option<TransactionId> {
+        TransactionId::new(Bytes::from_static(s.as_bytes()))
+    }
+
+    /// The wire bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for TransactionId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", String::from_utf8_lossy(&self.0))
+    }
+}
+
+impl std::fmt::Display for TransactionId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", String::from_utf8_lossy(&self.0))
+    }
+}
+
 /// A header value that does not match its grammar.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("bad {0} header value")]
