@@ -126,6 +126,7 @@ fn decode(limits: Limits, segments: &[Bytes]) -> Run {
                     assert!(cur.is_none(), "Response inside a request");
                     msgs.push(Msg::Response(h));
                 }
+                Ok(Some(other)) => panic!("an event the harness does not know: {other:?}"),
                 Err(e) => {
                     if let Some((head, _)) = cur.take() {
                         msgs.push(Msg::Cut(head));

@@ -93,6 +93,7 @@ impl super::Core {
                     self.drop_entry(&key, now, &mut out);
                 }
             }
+            other => tracing::debug!(event = ?other, "data-plane event this table does not track"),
         }
         out
     }

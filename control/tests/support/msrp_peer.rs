@@ -255,6 +255,7 @@ fn read_loop(mut stream: TcpStream, mut writer: TcpStream, shared: &Shared, me: 
                             r.code.0,
                         ));
                     }
+                    Ok(Some(other)) => st.errors.push(format!("unexpected event {other:?}")),
                     Err(e) => st.errors.push(e.to_string()),
                 }
             }

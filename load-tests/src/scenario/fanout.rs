@@ -1231,7 +1231,7 @@ mod tests {
                 Event::Request(h) => sink.request(&h, Instant::now()),
                 Event::Body(b) => sink.body(&b),
                 Event::End(f) => sink.end(f, Instant::now(), &mut out),
-                Event::Response(_) => {}
+                _ => {}
             }
         }
         assert!(sink.exact(""));

@@ -246,6 +246,7 @@ impl std::fmt::Display for FailReason {
 
 /// What the engine tells the control plane.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Event {
     /// The leg's connection is bound and traffic flows.
     LegConnected {
@@ -298,6 +299,7 @@ pub enum Event {
 
 /// What the driver must do.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Output {
     /// Open a TCP connection for `leg` to `addr` and report it with
     /// `handle_connected` or `handle_connect_failed`.
@@ -334,6 +336,7 @@ pub enum Output {
 
 /// Errors of the engine's API (control-plane calls, never wire input).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum EngineError {
     /// No such session.
     #[error("no such session")]

@@ -6,6 +6,7 @@ use crate::fanout::EngineError;
 
 /// Why the relay could not start.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum IoError {
     /// The configuration cannot run (zero or too many workers, …).
     #[error("bad relay configuration: {0}")]

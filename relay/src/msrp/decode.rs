@@ -60,6 +60,7 @@ impl Default for Limits {
 
 /// What the decoder found.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Event {
     /// A request's head; `Body` pieces and one `End` follow.
     Request(Box<RequestHead>),

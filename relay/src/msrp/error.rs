@@ -91,6 +91,7 @@ pub enum MessageError {
 
 /// An error from the decoder.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum DecodeError {
     /// The connection must close.
     #[error("{0}")]

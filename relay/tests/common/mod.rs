@@ -47,6 +47,7 @@ pub fn decode_segments(segments: &[Bytes], limits: Limits) -> Vec<Msg> {
                     out.push(Msg::Request { head, body, flag });
                 }
                 Ok(Some(Event::Response(h))) => out.push(Msg::Response(*h)),
+                Ok(Some(other)) => panic!("an event this helper does not know: {other:?}"),
                 Err(e) => {
                     cur = None;
                     let fatal = matches!(e, DecodeError::Fatal(_));

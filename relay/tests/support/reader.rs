@@ -311,6 +311,7 @@ fn decode(
                     r.code.0,
                 );
             }
+            Ok(Some(other)) => st.errors.push(format!("unexpected event {other:?}")),
             Err(e) => {
                 st.errors.push(e.to_string());
                 *cur = None;
