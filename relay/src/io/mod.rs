@@ -21,6 +21,7 @@
 
 mod command;
 mod counters;
+mod deadlines;
 pub mod epoll;
 mod error;
 mod handle;

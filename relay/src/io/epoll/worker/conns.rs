@@ -194,20 +194,7 @@ impl Worker {
     }
 
     pub(super) fn expire(&mut self, now: Instant) {
-        let conns = &self.conns;
-        self.timed
-            .retain(|id| conns.get(id).is_some_and(|c| c.deadline().is_some()));
-        let due: Vec<ConnId> = self
-            .timed
-            .iter()
-            .filter(|id| {
-                conns
-                    .get(id)
-                    .and_then(Conn::deadline)
-                    .is_some_and(|d| d <= now)
-            })
-            .copied()
-            .collect();
+        let due = self.timed.due(&self.conns, Conn::deadline, now);
         for id in due {
             self.drop_conn(id, now);
         }

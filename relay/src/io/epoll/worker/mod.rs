@@ -16,6 +16,7 @@ use super::conn::{discard, read_once, write_once};
 use crate::fanout::{ConnId, Engine, Event, Output, SessionId};
 use crate::io::command::{Command, WorkerLink, end_all, forward_event, next_command};
 use crate::io::counters::Counters;
+use crate::io::deadlines::Timed;
 use crate::io::setup::SockOpts;
 use crate::io::tls::{TlsConnError, TlsContext};
 
@@ -55,7 +56,7 @@ pub(super) struct Worker {
     /// [`Engine::take_ready`]).
     active: HashSet<ConnId>,
     /// Connections with a deadline (connecting, closing).
-    timed: HashSet<ConnId>,
+    timed: Timed,
     /// The write pass's list, kept for its allocation.
     ids: Vec<ConnId>,
     /// Live sessions, to end them all on shutdown.
@@ -106,7 +107,7 @@ impl Worker {
             next_conn: FIRST_CONN,
             ready: HashSet::new(),
             active: HashSet::new(),
-            timed: HashSet::new(),
+            timed: Timed::default(),
             ids: Vec::new(),
             sessions: HashSet::new(),
             buf: BytesMut::new(),
@@ -166,10 +167,7 @@ impl Worker {
         if self.more || self.ready.iter().any(|&id| self.readable_now(id)) {
             return Some(Duration::ZERO);
         }
-        let conn_deadlines = self
-            .timed
-            .iter()
-            .filter_map(|id| self.conns.get(id).and_then(Conn::deadline));
+        let conn_deadlines = self.timed.next(&self.conns, Conn::deadline);
         self.engine
             .poll_timeout()
             .into_iter()

@@ -273,20 +273,7 @@ impl Worker {
     }
 
     pub(super) fn expire(&mut self, now: Instant) {
-        let conns = &self.conns;
-        self.closing
-            .retain(|id| conns.get(id).is_some_and(|c| c.deadline().is_some()));
-        let due: Vec<ConnId> = self
-            .closing
-            .iter()
-            .filter(|id| {
-                conns
-                    .get(id)
-                    .and_then(Conn::deadline)
-                    .is_some_and(|d| d <= now)
-            })
-            .copied()
-            .collect();
+        let due = self.closing.due(&self.conns, Conn::deadline, now);
         for id in due {
             self.drop_conn(id, now);
         }

@@ -20,6 +20,7 @@ use super::{EventFd, Features};
 use crate::fanout::{ConnId, Engine, Event, Output, READ_SIZE, SessionId};
 use crate::io::command::{Command, WorkerLink, end_all, forward_event, next_command};
 use crate::io::counters::Counters;
+use crate::io::deadlines::Timed;
 use crate::io::select::UringConfig;
 use crate::io::setup::{SockOpts, TlsSeed};
 use crate::io::tls::TlsContext;
@@ -84,7 +85,7 @@ pub(crate) struct Worker {
     /// no buffer to receive into): asked again every turn.
     paused: HashSet<ConnId>,
     /// Connections with a closing deadline.
-    closing: HashSet<ConnId>,
+    closing: Timed,
     next_conn: u64,
     sessions: HashSet<SessionId>,
     shutdown: Option<Instant>,
@@ -168,7 +169,7 @@ impl Worker {
             conns: HashMap::new(),
             active: HashSet::new(),
             paused: HashSet::new(),
-            closing: HashSet::new(),
+            closing: Timed::default(),
             next_conn: 1,
             sessions: HashSet::new(),
             shutdown: None,
@@ -255,10 +256,7 @@ impl Worker {
     }
 
     fn timeout(&self, now: Instant) -> Option<Duration> {
-        let conn_deadlines = self
-            .closing
-            .iter()
-            .filter_map(|id| self.conns.get(id).and_then(Conn::deadline));
+        let conn_deadlines = self.closing.next(&self.conns, Conn::deadline);
         self.p
             .engine
             .poll_timeout()
