@@ -137,7 +137,32 @@ pub struct LegsByState {
     pub failed: u64,
 }
 
-/// The fan-out engine of one worker. See the module docs.
+/// The fan-out engine of one worker: it does no I/O and reads no clock;
+/// a driver gives it bytes, connection events and the time, and does what
+/// it answers.
+///
+/// The driving contract, per loop turn:
+/// 1. Connection events: [`handle_accepted_over`](Engine::handle_accepted_over),
+///    [`handle_connected`](Engine::handle_connected),
+///    [`handle_connect_failed`](Engine::handle_connect_failed),
+///    [`handle_closed`](Engine::handle_closed), handovers.
+/// 2. Reads: read a connection only while [`can_read`](Engine::can_read)
+///    says so (backpressure), at most [`READ_SIZE`] bytes a read, and feed
+///    them with [`handle_data`](Engine::handle_data); act on
+///    [`poll_output`](Engine::poll_output) after each feed (a handover or a
+///    close must be seen before the next bytes of that connection).
+/// 3. Writes: for each connection the driver's own I/O touched and each
+///    one [`take_ready`](Engine::take_ready) names, write
+///    [`output`](Engine::output) in one vectored write, report what went
+///    out with [`consume_output`](Engine::consume_output), and a full or
+///    drained socket with [`set_write_blocked`](Engine::set_write_blocked);
+///    ask `can_read` again for a connection that was held back.
+/// 4. [`poll_output`](Engine::poll_output) until `None` (connects,
+///    closes, handovers, events for the control plane); call
+///    [`handle_timeout`](Engine::handle_timeout) once
+///    [`poll_timeout`](Engine::poll_timeout) has passed; wait for I/O no
+///    longer than that, and not at all while
+///    [`has_ready`](Engine::has_ready).
 #[derive(Debug)]
 pub struct Engine {
     cfg: EngineConfig,
