@@ -13,37 +13,21 @@ use support::{row_in, run};
 
 const BOUND: Duration = Duration::from_secs(180);
 
-fn report(path: &std::path::Path) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+/// Runs `msrp-load ARGS… --json FILE` and returns the JSON report.
+fn run_report(args: &str) -> Value {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("report.json");
+    let mut argv: Vec<&str> = args.split_whitespace().collect();
+    argv.extend(["--json", json.to_str().unwrap()]);
+    run(&argv, BOUND);
+    serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap()
 }
 
 #[test]
 fn fanout_over_tls_beside_plain_with_late_and_slow_devices() {
-    let dir = tempfile::tempdir().unwrap();
-    let json = dir.path().join("fanout.json");
-    run(
-        &[
-            "fanout",
-            "--tls",
-            "-m",
-            "3",
-            "--size",
-            "1M",
-            "--late",
-            "1",
-            "--slow",
-            "1",
-            "--slow-rate",
-            "8M",
-            "--no-slow-reference",
-            "--timeout",
-            "60",
-            "--json",
-            json.to_str().unwrap(),
-        ],
-        BOUND,
+    let rep = run_report(
+        "fanout --tls -m 3 --size 1M --late 1 --slow 1 --slow-rate 8M --no-slow-reference --timeout 60",
     );
-    let rep = report(&json);
     let case = "1x3 1 slow 1 late";
     for c in [case.to_owned(), format!("{case} tls")] {
         assert!(row_in(&rep, &c, "aggregate to devices")["relay-median"].as_f64() > Some(0.0));
@@ -65,26 +49,7 @@ fn fanout_over_tls_beside_plain_with_late_and_slow_devices() {
 
 #[test]
 fn chat_and_serial_chat_over_tls_lose_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let json = dir.path().join("chat.json");
-    run(
-        &[
-            "chat",
-            "--tls",
-            "-m",
-            "3",
-            "--rate",
-            "200",
-            "--duration",
-            "1",
-            "--timeout",
-            "60",
-            "--json",
-            json.to_str().unwrap(),
-        ],
-        BOUND,
-    );
-    let rep = report(&json);
+    let rep = run_report("chat --tls -m 3 --rate 200 --duration 1 --timeout 60");
     for case in ["1x3", "1x3 tls"] {
         assert_eq!(row_in(&rep, case, "messages lost")["relay"][0], 0.0);
         assert_eq!(
@@ -98,41 +63,13 @@ fn chat_and_serial_chat_over_tls_lose_nothing() {
     }
     assert!(row_in(&rep, "1x3 tls", "send → device p99, TLS − plain")["relay"][0].is_f64());
 
-    let json = dir.path().join("serial.json");
-    run(
-        &[
-            "chat",
-            "--serial",
-            "--tls",
-            "-m",
-            "2",
-            "--messages",
-            "50",
-            "--json",
-            json.to_str().unwrap(),
-        ],
-        BOUND,
-    );
-    let rep = report(&json);
+    let rep = run_report("chat --serial --tls -m 2 --messages 50");
     assert_eq!(row_in(&rep, "1x2 tls", "REPORTs missing")["relay"][0], 0.0);
 }
 
 #[test]
 fn idle_and_handshake_over_tls() {
-    let dir = tempfile::tempdir().unwrap();
-    let json = dir.path().join("idle.json");
-    run(
-        &[
-            "idle",
-            "--tls",
-            "--legs",
-            "100",
-            "--json",
-            json.to_str().unwrap(),
-        ],
-        BOUND,
-    );
-    let rep = report(&json);
+    let rep = run_report("idle --tls --legs 100");
     for case in ["100 legs", "100 legs tls"] {
         assert_eq!(
             row_in(&rep, case, "legs the relay counts")["relay"][0],
@@ -141,18 +78,7 @@ fn idle_and_handshake_over_tls() {
     }
     assert!(row_in(&rep, "100 legs tls", "TLS extra RSS per leg")["relay"][0].is_f64());
 
-    let json = dir.path().join("handshake.json");
-    run(
-        &[
-            "handshake",
-            "--legs",
-            "100",
-            "--json",
-            json.to_str().unwrap(),
-        ],
-        BOUND,
-    );
-    let rep = report(&json);
+    let rep = run_report("handshake --legs 100");
     for case in ["100 legs", "100 legs tls"] {
         assert!(row_in(&rep, case, "new legs per second")["relay"][0].as_f64() > Some(0.0));
     }
