@@ -810,26 +810,19 @@ pub fn run_baseline(mode: Mode, p: &Params, file: &Bytes, timeout: Duration) -> 
     let t0 = t0.max(Instant::now());
     let mut senders: Vec<(SenderThread, Arc<AtomicU64>)> = Vec::new();
     let mut late = Vec::new();
+    // A sender thread for one pending stream, and its byte counter.
+    let start = |name: String, pd: Pending| -> Result<(SenderThread, Arc<AtomicU64>)> {
+        let sent = pd.sent.clone();
+        let stream = pd.stream.into();
+        let t = spawn_sender(name, stream, pd.ep, p, file, pd.sent, t0, timeout, true)?;
+        Ok((t, sent))
+    };
     for (i, pd) in pending.into_iter().enumerate() {
         if pd.late {
             late.push(pd);
             continue;
         }
-        let sent = pd.sent.clone();
-        senders.push((
-            spawn_sender(
-                format!("b{i}"),
-                pd.stream.into(),
-                pd.ep,
-                p,
-                file,
-                pd.sent,
-                t0,
-                timeout,
-                true,
-            )?,
-            sent,
-        ));
+        senders.push(start(format!("b{i}"), pd)?);
     }
     let late_bytes = (p.late_at * size as f64) as u64;
     let mut last_change = (Instant::now(), 0u64);
@@ -840,26 +833,12 @@ pub fn run_baseline(mode: Mode, p: &Params, file: &Bytes, timeout: Duration) -> 
                 .is_some_and(|(_, s)| s.load(Ordering::Relaxed) >= late_bytes)
         {
             for pd in late.drain(..) {
-                let sent = pd.sent.clone();
                 let name = pd.ep.local_uri.clone();
                 // The device of this stream accepts now.
                 if let Some((_, d)) = devs.iter_mut().find(|(_, d)| d.path == pd.ep.remote_uri) {
                     d.accepted = Some(t0.elapsed());
                 }
-                senders.push((
-                    spawn_sender(
-                        name,
-                        pd.stream.into(),
-                        pd.ep,
-                        p,
-                        file,
-                        pd.sent,
-                        t0,
-                        timeout,
-                        true,
-                    )?,
-                    sent,
-                ));
+                senders.push(start(name, pd)?);
             }
         }
         if devs.iter().all(|(_, d)| d.progress.done().is_some()) {
