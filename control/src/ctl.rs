@@ -33,10 +33,27 @@ pub enum CtlError {
     NoReply,
 }
 
-/// Builds the request object.
+/// Builds the request object. `store list` and `store delete <item>` are
+/// spelled as two words too (`store-list`, `store-delete item=<item>`).
 pub fn build_request(command: &str, args: &[String]) -> Result<Value, CtlError> {
     let mut map = Map::new();
     map.insert("id".into(), Value::from(1));
+    let mut args = args;
+    let mut command = command.to_owned();
+    if command == "store"
+        && let Some((sub, rest)) = args.split_first()
+        && (sub == "list" || sub == "delete")
+    {
+        command = format!("store-{sub}");
+        args = rest;
+        if let Some((item, rest)) = args.split_first()
+            && sub == "delete"
+            && !item.contains('=')
+        {
+            map.insert("item".into(), Value::from(item.as_str()));
+            args = rest;
+        }
+    }
     map.insert("command".into(), Value::from(command));
     for a in args {
         if a.trim_start().starts_with('{') {
@@ -123,5 +140,23 @@ mod tests {
         );
         assert!(build_request("x", &["nonsense".into()]).is_err());
         assert!(build_request("x", &["{broken".into()]).is_err());
+    }
+
+    /// `ctl store list` / `ctl store delete <item>` (issue 12).
+    #[test]
+    fn pf_defer_store_words_become_store_commands() {
+        let words = |w: &[&str]| w.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        assert_eq!(
+            build_request("store", &words(&["list"])).unwrap(),
+            json!({"id":1,"command":"store-list"})
+        );
+        assert_eq!(
+            build_request("store", &words(&["delete", "Ab12"])).unwrap(),
+            json!({"id":1,"command":"store-delete","item":"Ab12"})
+        );
+        assert_eq!(
+            build_request("store-delete", &words(&["item=Ab12"])).unwrap(),
+            json!({"id":1,"command":"store-delete","item":"Ab12"})
+        );
     }
 }

@@ -39,6 +39,9 @@ pub enum DaemonError {
     /// The ng listener could not start.
     #[error(transparent)]
     Ng(#[from] crate::ng::NgError),
+    /// The content store could not start.
+    #[error("content store: {0}")]
+    Store(crate::store::StoreError),
     /// Signal handlers could not be installed.
     #[error("signal handlers: {0}")]
     Signals(std::io::Error),
@@ -116,10 +119,26 @@ pub fn run_from(cfg: &Config, path: Option<&Path>) -> Result<(), DaemonError> {
     // commands instead of once per posted command.
     let plane = Arc::new(relay.handle().with_deferred_wakes());
     let tls_port = relay.tls_addr().map(|a| a.port());
-    let core = Core::new(cfg.table(local.port(), tls_port)?, plane);
+    let mut core = Core::new(cfg.table(local.port(), tls_port)?, plane);
+    let store = match cfg.store.backend()? {
+        Some(store_cfg) => {
+            let svc = crate::store::Store::open(&store_cfg)
+                .and_then(crate::store::StoreService::start)
+                .map_err(DaemonError::Store)?;
+            core.set_recorder(svc.clone());
+            Some(svc)
+        }
+        None => None,
+    };
     let server_cfg = cfg.server();
     let control_metrics = server_cfg.metrics.clone();
     let mut server = Server::start_on(listener, server_cfg, core)?;
+    if let Some(svc) = &store {
+        let publisher = server.publisher();
+        svc.on_notice(Box::new(move |n| {
+            publisher.publish(&[crate::table::notice_event(n)]);
+        }));
+    }
     let mut ng = match cfg.ng()? {
         Some(ng_cfg) => Some(NgListener::start(ng_cfg, server.gate())?),
         None => None,

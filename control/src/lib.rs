@@ -37,6 +37,9 @@
 //! - [`ng`]: the rtpengine ng protocol listener (bencode over UDP and
 //!   TCP) for Kamailio's and OpenSIPS's stock `rtpengine` modules, over the
 //!   same table.
+//! - [`store`]: the content store (issue 12): items kept on local disk or
+//!   in an S3 bucket for devices that were unavailable, with at-most-once
+//!   delivery markers; a blocking API over `object_store`.
 //! - [`config`], [`daemon`], [`ctl`]: the `msrp-relay` binary's
 //!   configuration file, process loop and shutdown, and `msrp-relay ctl`.
 
@@ -53,4 +56,5 @@ pub mod policy;
 pub mod protocol;
 pub mod sdp;
 pub mod server;
+pub mod store;
 pub mod table;

@@ -53,6 +53,7 @@ impl Config {
             ));
         }
         cfg.ng()?;
+        cfg.store.backend()?;
         if cfg.pacing.bye_per_sec == 0 || cfg.pacing.bye_burst == 0 {
             return Err(ConfigError::Invalid(
                 "pacing.bye-per-sec and pacing.bye-burst must be at least 1".into(),
@@ -239,6 +240,7 @@ impl Config {
                 max_users: self.policy.max_users,
                 max_devices_per_user: self.policy.max_devices_per_user,
             },
+            store_kinds: self.store.kinds.clone(),
         })
     }
 }

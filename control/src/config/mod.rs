@@ -3,6 +3,7 @@
 
 mod build;
 pub mod reload;
+mod store;
 mod tls;
 
 use std::net::SocketAddr;
@@ -13,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::policy::{AuthPolicy, OperatorPolicy, RegistryLimits, RequestKind};
 
 pub use build::default_socket;
+pub use store::Store;
 pub use tls::Tls;
 
 /// Why the configuration cannot be used.
@@ -64,6 +66,8 @@ pub struct Config {
     pub ng: Ng,
     /// `[tls]`: MSRP over TLS on its own port (off by default).
     pub tls: Tls,
+    /// `[store]`: the content store for absent devices (off by default).
+    pub store: Store,
 }
 
 /// `[control]`.

@@ -41,6 +41,9 @@ fn every_command_round_trips() {
         r#"{"id":{"n":11},"command":"subscribe","events":["leg-done","cancel-branches"]}"#,
         r#"{"id":12,"command":"drain"}"#,
         r#"{"id":13,"command":"drain","enable":false}"#,
+        r#"{"id":14,"command":"deliver","call-id":"d","from-tag":"s","via-branch":"b","item":"Ab12","device":"<urn:gsma:imei:1>","transport":"TCP/TLS/MSRP"}"#,
+        r#"{"id":15,"command":"store-list"}"#,
+        r#"{"id":16,"command":"store-delete","item":"Ab12"}"#,
     ];
     let mut seen = Vec::new();
     for line in lines {
@@ -251,6 +254,35 @@ fn every_reply_round_trips() {
                 sessions: 12,
             }),
         ),
+        (
+            CommandName::Deliver,
+            OkReply::Deliver(OfferReply {
+                created: true,
+                sdp: "v=0\r\n".into(),
+            }),
+        ),
+        (
+            CommandName::StoreList,
+            OkReply::StoreList(StoreListReply {
+                items: vec![StoredItem {
+                    bytes: 52_428_800,
+                    call_id: "c".into(),
+                    complete: true,
+                    created_ms: 1_796_000_000_000,
+                    delivered: 1,
+                    from_tag: "f".into(),
+                    item: "Ab12".into(),
+                    kind: "file-transfer".into(),
+                    messages: 1,
+                    pending: vec!["<urn:gsma:imei:1>".into()],
+                    state: "stored".into(),
+                }],
+            }),
+        ),
+        (
+            CommandName::StoreDelete,
+            OkReply::StoreDelete(StoreDeleteReply { deleted: true }),
+        ),
     ];
     for (command, ok) in replies {
         let reply = Reply::ok(json!({"seq": 7}), ok);
@@ -324,7 +356,22 @@ fn every_event_round_trips() {
             reason: "deleted".into(),
         },
     ];
-    for e in events {
+    let stored = [
+        Event::Stored {
+            call_id: "c".into(),
+            from_tag: "f".into(),
+            item: "Ab12".into(),
+            pending: vec!["<urn:gsma:imei:1>".into()],
+            bytes: 1 << 20,
+        },
+        Event::StoreFailed {
+            call_id: "c".into(),
+            from_tag: "f".into(),
+            item: "Ab12".into(),
+            reason: "disk full".into(),
+        },
+    ];
+    for e in events.into_iter().chain(stored) {
         let line = encode_event(&e).unwrap();
         let v: serde_json::Value = serde_json::from_str(&line).unwrap();
         assert_eq!(v["call-id"], "c");

@@ -47,6 +47,44 @@ pub enum Command {
     Subscribe(Subscribe),
     /// Take no new session (draining), or take them again.
     Drain(Drain),
+    /// Deliver a stored item to one device (PF-DEFER).
+    Deliver(Deliver),
+    /// The content store's items.
+    StoreList,
+    /// Delete a stored item.
+    StoreDelete(StoreDelete),
+}
+
+/// `deliver`: set up a session toward one device whose sender is the
+/// content store (the device registered again after missing a session).
+/// The reply is the SDP offer for the front end's INVITE to that device;
+/// the device's 200 is an `answer` of this `call-id` and `from-tag` as
+/// usual.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct Deliver {
+    /// Call-ID of the front end's new INVITE toward the device.
+    pub call_id: String,
+    /// Its From tag.
+    pub from_tag: String,
+    /// Its branch.
+    pub via_branch: String,
+    /// The stored item (from the `stored` event or `store-list`).
+    pub item: String,
+    /// The device, as the item lists it in `pending` (its instance-id, or
+    /// the via-branch it was invited on when it had none).
+    pub device: String,
+    /// The device leg's transport; absent: the original sender's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transport: Option<MsrpProtocol>,
+}
+
+/// `store-delete`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct StoreDelete {
+    /// The item.
+    pub item: String,
 }
 
 /// `offer`: the sender's INVITE is forked; one `offer` per branch. The first
@@ -256,11 +294,17 @@ pub enum CommandName {
     Subscribe,
     /// `drain`
     Drain,
+    /// `deliver`
+    Deliver,
+    /// `store-list`
+    StoreList,
+    /// `store-delete`
+    StoreDelete,
 }
 
 impl CommandName {
     /// Every command.
-    pub const ALL: [CommandName; 12] = [
+    pub const ALL: [CommandName; 15] = [
         CommandName::Ping,
         CommandName::Offer,
         CommandName::Answer,
@@ -273,6 +317,9 @@ impl CommandName {
         CommandName::Plan,
         CommandName::Subscribe,
         CommandName::Drain,
+        CommandName::Deliver,
+        CommandName::StoreList,
+        CommandName::StoreDelete,
     ];
 
     /// The wire name.
@@ -290,6 +337,9 @@ impl CommandName {
             CommandName::Plan => "plan",
             CommandName::Subscribe => "subscribe",
             CommandName::Drain => "drain",
+            CommandName::Deliver => "deliver",
+            CommandName::StoreList => "store-list",
+            CommandName::StoreDelete => "store-delete",
         }
     }
 
@@ -321,6 +371,9 @@ impl Command {
             Command::Plan(_) => CommandName::Plan,
             Command::Subscribe(_) => CommandName::Subscribe,
             Command::Drain(_) => CommandName::Drain,
+            Command::Deliver(_) => CommandName::Deliver,
+            Command::StoreList => CommandName::StoreList,
+            Command::StoreDelete(_) => CommandName::StoreDelete,
         }
     }
 }

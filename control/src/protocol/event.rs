@@ -18,6 +18,10 @@ pub enum EventName {
     CancelBranches,
     /// [`Event::SessionEnded`]
     SessionEnded,
+    /// [`Event::Stored`]
+    Stored,
+    /// [`Event::StoreFailed`]
+    StoreFailed,
 }
 
 /// Why a leg is done.
@@ -109,6 +113,32 @@ pub enum Event {
         /// `deleted`, `failed`, `expired` (no control owner), ...
         reason: String,
     },
+    /// The session's content is in the store for devices that did not get
+    /// it: `deliver` it to each when it registers again (PF-DEFER).
+    Stored {
+        /// SIP Call-ID of the session it was recorded from.
+        call_id: String,
+        /// Sender's From tag.
+        from_tag: String,
+        /// The item, for `deliver`.
+        item: String,
+        /// The devices it is for (instance-id, else via-branch).
+        pending: Vec<String>,
+        /// Body bytes stored.
+        bytes: u64,
+    },
+    /// The session's content could not be stored (the backend failed, or
+    /// nothing whole was recorded); the live session was not affected.
+    StoreFailed {
+        /// SIP Call-ID.
+        call_id: String,
+        /// Sender's From tag.
+        from_tag: String,
+        /// The item that is not stored.
+        item: String,
+        /// Why.
+        reason: String,
+    },
 }
 
 impl Event {
@@ -120,6 +150,8 @@ impl Event {
             Event::LegFailed { .. } => EventName::LegFailed,
             Event::CancelBranches { .. } => EventName::CancelBranches,
             Event::SessionEnded { .. } => EventName::SessionEnded,
+            Event::Stored { .. } => EventName::Stored,
+            Event::StoreFailed { .. } => EventName::StoreFailed,
         }
     }
 }

@@ -23,14 +23,14 @@ pub use codec::{
     encode_reply, encode_reply_into, encode_request,
 };
 pub use command::{
-    Answer, Command, CommandName, Delete, Drain, List, MsrpProtocol, Offer, Plan, Query, Reject,
-    Request, Subscribe,
+    Answer, Command, CommandName, Delete, Deliver, Drain, List, MsrpProtocol, Offer, Plan, Query,
+    Reject, Request, StoreDelete, Subscribe,
 };
 pub use event::{DoneReason, Event, EventName};
 pub use reply::{
     AnswerReply, DeleteReply, DrainReply, LegInfo, LegRole, LegState, ListReply, OfferReply,
     OkReply, QueryReply, RegisterReply, RejectReply, Reply, ReplyBody, StatisticsReply,
-    SubscribeReply,
+    StoreDeleteReply, StoreListReply, StoredItem, SubscribeReply,
 };
 
 use serde_json::Value;

@@ -52,6 +52,56 @@ pub enum OkReply {
     Subscribe(SubscribeReply),
     /// `drain`
     Drain(DrainReply),
+    /// `deliver`: the SDP offer toward the device (`created` is `true`).
+    Deliver(OfferReply),
+    /// `store-list`
+    StoreList(StoreListReply),
+    /// `store-delete`
+    StoreDelete(StoreDeleteReply),
+}
+
+/// `store-list` reply.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct StoreListReply {
+    /// Every item with its metadata, oldest first.
+    pub items: Vec<StoredItem>,
+}
+
+/// One stored item as `store-list` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct StoredItem {
+    /// Body bytes stored, all messages.
+    pub bytes: u64,
+    /// The session it was recorded from.
+    pub call_id: String,
+    /// Every message ended (`$`); `false`: one was cut short.
+    pub complete: bool,
+    /// Unix time it was created, ms.
+    pub created_ms: u64,
+    /// Devices that got it already.
+    pub delivered: usize,
+    /// Its From tag.
+    pub from_tag: String,
+    /// The item's id (for `deliver`, `store-delete`).
+    pub item: String,
+    /// `chat`, `file-transfer`, `large-message`.
+    pub kind: String,
+    /// Messages in it.
+    pub messages: usize,
+    /// Devices it is for (instance-id, else via-branch).
+    pub pending: Vec<String>,
+    /// `recording`, `stored`.
+    pub state: String,
+}
+
+/// `store-delete` reply.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct StoreDeleteReply {
+    /// There was such an item.
+    pub deleted: bool,
 }
 
 /// `offer` reply: the SDP to put in this branch's INVITE (PF-LMM-FORK).
@@ -333,6 +383,15 @@ impl Reply {
                         OkReply::Subscribe(serde_json::from_value(v).map_err(bad)?)
                     }
                     CommandName::Drain => OkReply::Drain(serde_json::from_value(v).map_err(bad)?),
+                    CommandName::Deliver => {
+                        OkReply::Deliver(serde_json::from_value(v).map_err(bad)?)
+                    }
+                    CommandName::StoreList => {
+                        OkReply::StoreList(serde_json::from_value(v).map_err(bad)?)
+                    }
+                    CommandName::StoreDelete => {
+                        OkReply::StoreDelete(serde_json::from_value(v).map_err(bad)?)
+                    }
                 };
                 Ok(Reply::ok(id, ok))
             }
@@ -357,6 +416,9 @@ fn ok_fields(ok: &OkReply) -> Result<Map<String, Value>, serde_json::Error> {
         OkReply::Plan(r) => serde_json::to_value(r),
         OkReply::Subscribe(r) => serde_json::to_value(r),
         OkReply::Drain(r) => serde_json::to_value(r),
+        OkReply::Deliver(r) => serde_json::to_value(r),
+        OkReply::StoreList(r) => serde_json::to_value(r),
+        OkReply::StoreDelete(r) => serde_json::to_value(r),
     }?;
     Ok(match v {
         Value::Object(m) => m,

@@ -125,6 +125,25 @@ impl std::fmt::Debug for TableProbe {
     }
 }
 
+/// Publishes events from another thread ([`Server::publisher`]).
+#[derive(Clone)]
+pub struct Publisher(Arc<Shared>);
+
+impl Publisher {
+    /// Sends `events` to their subscribers, under the table's lock so that
+    /// they take their place in the one global order of events.
+    pub fn publish(&self, events: &[crate::protocol::Event]) {
+        let _order = lock(&self.0.core);
+        self.0.hub.publish(events);
+    }
+}
+
+impl std::fmt::Debug for Publisher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Publisher").finish_non_exhaustive()
+    }
+}
+
 /// A running control server. See the module docs.
 pub struct Server {
     shared: Arc<Shared>,
@@ -216,6 +235,12 @@ impl Server {
     /// ([`Core::reconfigure`]).
     pub fn reconfigure_table(&self, cfg: crate::table::TableConfig) {
         lock(&self.shared.core).reconfigure(cfg);
+    }
+
+    /// Publishes events raised outside a command or a plane event (the
+    /// content store's), in the table's order.
+    pub fn publisher(&self) -> Publisher {
+        Publisher(self.shared.clone())
     }
 
     /// Reads the table's counts from another thread (the metrics

@@ -50,6 +50,7 @@ impl super::Core {
         let di = e.device(&r.via_branch)?;
         let actions = e.fork.respond(&r.via_branch, r.response())?;
         let dev = &mut e.devices[di];
+        dev.declined = r.code == 603;
         if dev.status.live() {
             let _ = plane.remove_leg(dev.leg);
             dev.status = DeviceStatus::Removed;
@@ -209,6 +210,7 @@ impl super::Core {
             self.by_id.remove(&e.id);
             let reason = e.ending.map_or("ended", |x| x.reason);
             self.ended.remember(key.clone(), reason, now);
+            self.settle_store(&e);
             for d in &e.devices {
                 if let DeviceStatus::Removing(reason) = d.status {
                     events.push(leg_done(&e.key, d, reason, 0));

@@ -59,6 +59,12 @@ impl super::Core {
                 let Some((key, e)) = self.lookup(leg) else {
                     return out;
                 };
+                if e.store.as_ref().is_some_and(|s| s.leg == leg) {
+                    // Not the front end's business: the store reports the
+                    // item not stored (`store-failed`).
+                    tracing::warn!(call_id = %key.0, error = %reason, "store leg failed");
+                    return out;
+                }
                 let (via_branch, to_tag) = if leg == e.upstream.leg {
                     (None, None)
                 } else {

@@ -53,6 +53,9 @@ impl super::Core {
                 OkReply::Subscribe(SubscribeReply { events: names })
             }
             Command::Drain(d) => OkReply::Drain(self.drain(d.enable)?),
+            Command::Deliver(d) => OkReply::Deliver(self.deliver(conn, d, now)?),
+            Command::StoreList => OkReply::StoreList(self.store_list()?),
+            Command::StoreDelete(d) => OkReply::StoreDelete(self.store_delete(&d.item)?),
         })
     }
 

@@ -15,6 +15,7 @@ mod handle;
 mod info;
 mod offer;
 mod snapshot;
+mod store;
 #[cfg(test)]
 pub(crate) mod tests;
 
@@ -35,6 +36,7 @@ use crate::sdp::SdpError;
 
 pub use handle::ConnId;
 pub use snapshot::TableSnapshot;
+pub use store::notice_event;
 
 /// What the table needs to know: the relay's advertised address, bounds,
 /// timeouts and operator policy.
@@ -69,6 +71,9 @@ pub struct TableConfig {
     pub auth: AuthPolicy,
     /// Registry bounds.
     pub registry: RegistryLimits,
+    /// Kinds of session recorded into the content store, when there is
+    /// one (`[store] kinds`).
+    pub store_kinds: Vec<RequestKind>,
 }
 
 impl Default for TableConfig {
@@ -87,6 +92,7 @@ impl Default for TableConfig {
             operator: OperatorPolicy::default(),
             auth: AuthPolicy::default(),
             registry: RegistryLimits::default(),
+            store_kinds: vec![RequestKind::FileTransfer, RequestKind::LargeMessage],
         }
     }
 }
@@ -149,6 +155,12 @@ pub enum TableError {
     /// The data plane refused.
     #[error(transparent)]
     Plane(#[from] PlaneError),
+    /// A store command, and the relay has no `[store]`.
+    #[error("this relay has no content store ([store])")]
+    NoStore,
+    /// The content store refused or failed.
+    #[error("store: {0}")]
+    Store(String),
 }
 
 /// A reply and the events the command caused, in order.
@@ -206,6 +218,9 @@ pub(crate) struct DeviceLeg {
     pub(crate) status: DeviceStatus,
     pub(crate) created: Instant,
     pub(crate) connected_at: Option<Instant>,
+    /// Rejected with 603: the user declined on this device, so it is not
+    /// kept a stored copy.
+    pub(crate) declined: bool,
 }
 
 /// The leg toward the sender, and how to answer it when the first device
@@ -245,6 +260,10 @@ pub(crate) struct Entry {
     pub(crate) next_leg: u32,
     pub(crate) fork: Fork,
     pub(crate) ending: Option<Ending>,
+    /// The store leg, when the session is recorded.
+    pub(crate) store: Option<store::StoreLeg>,
+    /// The stored item this session delivers (`deliver`).
+    pub(crate) replay: Option<store::ReplayOf>,
 }
 
 impl Entry {
@@ -298,6 +317,8 @@ pub struct Core {
     pub(crate) ended: ended::Ended,
     /// Control connections now (kept by the server, for `statistics`).
     pub control_connections: u64,
+    /// The content store, if `[store]` is set.
+    pub(crate) recorder: Option<Arc<dyn crate::store::Recorder>>,
 }
 
 impl std::fmt::Debug for Core {
@@ -327,7 +348,14 @@ impl Core {
             drain_locked: false,
             ended: ended::Ended::default(),
             control_connections: 0,
+            recorder: None,
         }
+    }
+
+    /// Records sessions of `[store] kinds` into this store and serves
+    /// `deliver` from it.
+    pub fn set_recorder(&mut self, r: Arc<dyn crate::store::Recorder>) {
+        self.recorder = Some(r);
     }
 
     /// Takes a reloaded configuration: limits, timers and policy apply to

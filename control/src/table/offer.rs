@@ -111,6 +111,17 @@ impl super::Core {
         o: Offer,
         now: Instant,
     ) -> Result<OfferReply, TableError> {
+        self.offer_from(conn, o, now, None)
+    }
+
+    /// `offer` of a sender, or (`replay`) of the content store.
+    pub(crate) fn offer_from(
+        &mut self,
+        conn: ConnId,
+        o: Offer,
+        now: Instant,
+        replay: Option<super::store::ReplayOf>,
+    ) -> Result<OfferReply, TableError> {
         let sdp = Sdp::parse_str(&o.sdp)?;
         let media = active_media(&sdp)?;
         // The device's leg runs over what the front end asked for, else
@@ -207,11 +218,14 @@ impl super::Core {
                     next_leg: 2,
                     fork,
                     ending: None,
+                    store: None,
+                    replay,
                 };
                 self.by_id.insert(entry.id, key.clone());
                 self.ended.forget(&key);
                 self.sessions.insert(key.clone(), entry);
                 self.counters.sessions_total += 1;
+                self.start_recording(&key, &o.sdp);
                 (leg, uri, true)
             }
         };
@@ -228,6 +242,7 @@ impl super::Core {
             status: DeviceStatus::Invited,
             created: now,
             connected_at: None,
+            declined: false,
         });
         Ok(OfferReply { sdp: out?, created })
     }
@@ -385,8 +400,11 @@ impl super::Core {
                 },
             )?;
             e.upstream.answered = true;
-            reply.forward = true;
-            reply.sdp = Some(sender_sdp.clone());
+            // A delivery from the store has no SIP sender to answer.
+            if e.replay.is_none() {
+                reply.forward = true;
+                reply.sdp = Some(sender_sdp.clone());
+            }
         }
         Ok((reply, sender_sdp))
     }

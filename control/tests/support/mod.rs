@@ -9,6 +9,7 @@ pub mod metrics;
 pub mod msrp_peer;
 pub mod ng;
 pub mod notify;
+pub mod s3;
 pub mod sdp;
 pub mod sip;
 pub mod sipcall;

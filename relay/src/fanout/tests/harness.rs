@@ -211,6 +211,32 @@ impl H {
         conn
     }
 
+    /// The relay's own outgoing connection for `leg` (answered with
+    /// `Setup::Active`) is up, to a peer at `uri`: the engine binds it with
+    /// its bodiless SEND, which the peer answers.
+    pub(super) fn connected_out(&mut self, leg: LegId, uri: &str) -> ConnId {
+        let conn = ConnId(self.next_conn);
+        self.next_conn += 1;
+        let relay_uri = self.eng.local_uri(leg).unwrap();
+        self.peers.insert(
+            conn,
+            Peer {
+                uri: uri.into(),
+                relay_uri,
+                dec: Decoder::default(),
+                cur: None,
+                got: Vec::new(),
+                auto_ok: true,
+                paused: false,
+                closed: false,
+                seq: 0,
+            },
+        );
+        self.eng.handle_connected(conn, leg, self.now);
+        self.run();
+        conn
+    }
+
     fn next_tid(&mut self, conn: ConnId) -> String {
         let p = self.peers.get_mut(&conn).unwrap();
         p.seq += 1;

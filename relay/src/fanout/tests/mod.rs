@@ -1,5 +1,6 @@
 //! Deterministic engine tests: no sockets, time driven by hand.
 
+mod active_sender;
 mod cut_short;
 mod harness;
 mod in_step;

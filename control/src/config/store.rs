@@ -1,0 +1,102 @@
+//! `[store]`: the content store for absent devices (issue 12). Off unless
+//! `path` or `s3-bucket` is set.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::ConfigError;
+use crate::policy::RequestKind;
+use crate::store::{S3Config, StoreConfig};
+
+/// `[store]`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Store {
+    /// Local-disk backend: a directory (created if missing). Empty: no
+    /// local store.
+    pub path: PathBuf,
+    /// S3-compatible backend: the bucket. Empty: no S3 store. Exactly one
+    /// of `path` and `s3-bucket` may be set.
+    pub s3_bucket: String,
+    /// S3 endpoint URL, e.g. `http://127.0.0.1:9000`; empty: AWS's for
+    /// the region (or `AWS_ENDPOINT` from the environment).
+    pub s3_endpoint: String,
+    /// S3 region.
+    pub s3_region: String,
+    /// Access key id; empty: `AWS_ACCESS_KEY_ID` from the environment.
+    pub s3_access_key_id: String,
+    /// Secret key; empty: `AWS_SECRET_ACCESS_KEY` from the environment
+    /// (prefer it: a config file is read by more people than the relay).
+    pub s3_secret_access_key: String,
+    /// Allow an `http:` endpoint (a local server, a test).
+    pub s3_allow_http: bool,
+    /// An item not delivered to every device it is for by then is deleted.
+    pub retention_ms: u64,
+    /// Session kinds recorded.
+    pub kinds: Vec<RequestKind>,
+    /// Multipart part size, bytes (S3's minimum is 5 MiB).
+    pub part_bytes: usize,
+}
+
+impl Default for Store {
+    fn default() -> Self {
+        Store {
+            path: PathBuf::new(),
+            s3_bucket: String::new(),
+            s3_endpoint: String::new(),
+            s3_region: "us-east-1".into(),
+            s3_access_key_id: String::new(),
+            s3_secret_access_key: String::new(),
+            s3_allow_http: false,
+            retention_ms: 7 * 24 * 3600 * 1000,
+            kinds: vec![RequestKind::FileTransfer, RequestKind::LargeMessage],
+            part_bytes: 8 << 20,
+        }
+    }
+}
+
+fn opt(s: &str) -> Option<String> {
+    (!s.is_empty()).then(|| s.to_owned())
+}
+
+impl Store {
+    /// The backend's configuration, or `None` when the store is off.
+    pub fn backend(&self) -> Result<Option<StoreConfig>, ConfigError> {
+        let local = !self.path.as_os_str().is_empty();
+        let s3 = !self.s3_bucket.is_empty();
+        if local && s3 {
+            return Err(ConfigError::Invalid(
+                "[store] path and s3-bucket are both set; choose one backend".into(),
+            ));
+        }
+        if !local && !s3 {
+            return Ok(None);
+        }
+        if self.part_bytes < 5 << 20 {
+            return Err(ConfigError::Invalid(format!(
+                "[store] part-bytes = {}: S3 multipart parts are at least 5 MiB",
+                self.part_bytes
+            )));
+        }
+        if self.kinds.contains(&RequestKind::Pager) {
+            return Err(ConfigError::Invalid(
+                "[store] kinds: pager messages are SIP MESSAGEs, not MSRP sessions".into(),
+            ));
+        }
+        Ok(Some(StoreConfig {
+            path: local.then(|| self.path.clone()),
+            s3: s3.then(|| S3Config {
+                endpoint: opt(&self.s3_endpoint),
+                bucket: self.s3_bucket.clone(),
+                region: self.s3_region.clone(),
+                access_key_id: opt(&self.s3_access_key_id),
+                secret_access_key: opt(&self.s3_secret_access_key),
+                allow_http: self.s3_allow_http,
+            }),
+            retention: Duration::from_millis(self.retention_ms),
+            part_size: self.part_bytes,
+        }))
+    }
+}
