@@ -74,6 +74,37 @@ pub struct MsrpMedia {
     pub file_disposition: Option<String>,
     /// An `a=file-icon` (thumbnail `cid:` reference) is present.
     pub file_icon: bool,
+    /// `a=file-range` (RFC 5547 §6): the part of the file asked for.
+    pub file_range: Option<FileRange>,
+}
+
+/// `a=file-range:<start>-<stop>` (RFC 5547 §6): octets `start` to `stop`
+/// of the file, both inclusive, counted from 1; `stop` `None` is `*` (to
+/// the end).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileRange {
+    /// First octet, from 1.
+    pub start: u64,
+    /// Last octet, inclusive; `None`: `*`.
+    pub stop: Option<u64>,
+}
+
+impl FileRange {
+    /// Parses `start-stop`: `start` ≥ 1, `stop` ≥ `start` or `*`.
+    pub fn parse(v: &str) -> Option<FileRange> {
+        let (a, b) = v.trim().split_once('-')?;
+        let num = |x: &str| {
+            (!x.is_empty() && x.bytes().all(|c| c.is_ascii_digit()))
+                .then(|| x.parse::<u64>().ok())
+                .flatten()
+        };
+        let start = num(a).filter(|s| *s >= 1)?;
+        let stop = match b {
+            "*" => None,
+            b => Some(num(b).filter(|s| *s >= start)?),
+        };
+        Some(FileRange { start, stop })
+    }
 }
 
 impl MsrpMedia {
@@ -124,6 +155,7 @@ impl Sdp {
                 max_size: None,
                 file_selector: None,
                 file_transfer_id: None,
+                file_range: None,
                 file_disposition: None,
                 file_icon: false,
             };
@@ -185,6 +217,12 @@ impl Sdp {
                     }
                     ("file-selector", Some(v)) => m.file_selector = Some(v.to_owned()),
                     ("file-transfer-id", Some(v)) => m.file_transfer_id = Some(v.to_owned()),
+                    // A reversed range, a start of 0 or junk: refused here,
+                    // before anything is set up.
+                    ("file-range", v) => {
+                        let v = v.unwrap_or("");
+                        m.file_range = Some(FileRange::parse(v).ok_or_else(|| bad(v))?);
+                    }
                     ("file-disposition", Some(v)) => m.file_disposition = Some(v.to_owned()),
                     ("file-icon", _) => m.file_icon = true,
                     (n, None) => {
@@ -305,6 +343,40 @@ mod tests {
         assert!(m.file_icon);
         // Session-level a=recvonly applies when the media has none.
         assert_eq!(m.direction, Some(Direction::RecvOnly));
+    }
+
+    /// FT-RESUME: `a=file-range` (RFC 5547 §6) parses; a reversed range,
+    /// a start of 0 and junk are clear errors.
+    #[test]
+    fn ft_resume_file_range_parses_and_bad_ranges_are_refused() {
+        let sdp = |r: &str| {
+            format!(
+                "v=0\r\nm=message 1 TCP/MSRP *\r\na=path:msrp://h:1/s;tcp\r\na=file-range:{r}\r\n"
+            )
+        };
+        let m = media(&sdp("31457281-52428800")).unwrap();
+        assert_eq!(
+            m[0].file_range,
+            Some(FileRange {
+                start: 31_457_281,
+                stop: Some(52_428_800)
+            })
+        );
+        let m = media(&sdp("1-*")).unwrap();
+        assert_eq!(
+            m[0].file_range,
+            Some(FileRange {
+                start: 1,
+                stop: None
+            })
+        );
+        for bad in ["100-99", "0-10", "-5", "a-b", "5", "1-2-3", ""] {
+            let err = media(&sdp(bad)).unwrap_err();
+            assert!(
+                err.to_string().contains("bad a=file-range value"),
+                "{bad:?}: {err}"
+            );
+        }
     }
 
     #[test]

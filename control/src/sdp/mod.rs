@@ -23,7 +23,7 @@ mod parse;
 mod rewrite;
 mod setup;
 
-pub use media::{Direction, MsrpMedia};
+pub use media::{Direction, FileRange, MsrpMedia};
 pub use parse::{LineEnding, MediaSection, Sdp, SdpLine};
 pub use rewrite::Rewrite;
 pub use setup::{ConnectionRole, Negotiated, Setup, negotiate_setup, offer_setup};
