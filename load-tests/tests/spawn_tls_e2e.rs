@@ -31,8 +31,12 @@ fn fanout_over_tls_beside_plain_with_late_and_slow_devices() {
     let case = "1x3 1 slow 1 late";
     for c in [case.to_owned(), format!("{case} tls")] {
         assert!(row_in(&rep, &c, "aggregate to devices")["relay-median"].as_f64() > Some(0.0));
+        // CPU is read in clock ticks (10 ms): a 1 MiB plain run may use
+        // less than one. The row must be there with a number.
         assert!(
-            row_in(&rep, &c, "relay CPU per GB delivered")["relay-median"].as_f64() > Some(0.0)
+            row_in(&rep, &c, "relay CPU per GB delivered")["relay-median"]
+                .as_f64()
+                .is_some_and(|v| v >= 0.0)
         );
     }
     let tls = format!("{case} tls");
