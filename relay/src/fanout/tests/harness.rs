@@ -191,21 +191,7 @@ impl H {
     pub(super) fn connect_peer(&mut self, leg: LegId, uri: &str) -> ConnId {
         let conn = ConnId(self.next_conn);
         self.next_conn += 1;
-        let relay_uri = self.eng.local_uri(leg).unwrap();
-        self.peers.insert(
-            conn,
-            Peer {
-                uri: uri.into(),
-                relay_uri,
-                dec: Decoder::default(),
-                cur: None,
-                got: Vec::new(),
-                auto_ok: true,
-                paused: false,
-                closed: false,
-                seq: 0,
-            },
-        );
+        self.add_peer(conn, leg, uri);
         self.eng.handle_accepted(conn, self.now);
         self.send_raw(conn, &self.peer_send(conn, "bind0000", None, b""));
         conn
@@ -217,6 +203,14 @@ impl H {
     pub(super) fn connected_out(&mut self, leg: LegId, uri: &str) -> ConnId {
         let conn = ConnId(self.next_conn);
         self.next_conn += 1;
+        self.add_peer(conn, leg, uri);
+        self.eng.handle_connected(conn, leg, self.now);
+        self.run();
+        conn
+    }
+
+    /// An in-memory peer at `uri` on `conn`, talking to `leg`'s relay URI.
+    fn add_peer(&mut self, conn: ConnId, leg: LegId, uri: &str) {
         let relay_uri = self.eng.local_uri(leg).unwrap();
         self.peers.insert(
             conn,
@@ -232,9 +226,6 @@ impl H {
                 seq: 0,
             },
         );
-        self.eng.handle_connected(conn, leg, self.now);
-        self.run();
-        conn
     }
 
     fn next_tid(&mut self, conn: ConnId) -> String {
