@@ -242,12 +242,7 @@ fn pf_defer_list_skips_garbage_meta() {
     std::fs::create_dir_all(&other).expect("mkdir");
     let json = serde_json::to_vec(&meta("good1", 1)).expect("json");
     std::fs::write(other.join("meta.json"), json).expect("write");
-    let listed: Vec<_> = store
-        .list()
-        .expect("list")
-        .into_iter()
-        .map(|m| m.item)
-        .collect();
+    let listed = ids(&store);
     assert_eq!(listed, ["good1", "good2"]);
     assert!(matches!(
         store.get_meta("bad1"),
@@ -273,12 +268,7 @@ fn pf_defer_delete_removes_everything() {
     assert_eq!(store.delivered("d1").expect("count"), 0);
     assert!(!dir.path().join("store/items/d1").exists());
     store.delete("d1").expect("deleting a missing item");
-    let left: Vec<_> = store
-        .list()
-        .expect("list")
-        .into_iter()
-        .map(|m| m.item)
-        .collect();
+    let left = ids(&store);
     assert_eq!(left, ["keep"]);
 }
 
@@ -360,12 +350,7 @@ fn pf_defer_expire_deletes_only_old_items() {
     w.write(b"x").expect("write");
     w.finish().expect("finish");
     assert_eq!(store.expire(now).expect("expire"), ["old1"]);
-    let left: Vec<_> = store
-        .list()
-        .expect("list")
-        .into_iter()
-        .map(|m| m.item)
-        .collect();
+    let left = ids(&store);
     assert_eq!(left, ["edge", "new1"]);
     assert!(store.read_range("old1", 0, 0..1).is_err());
     assert!(store.expire(now).expect("again").is_empty());
@@ -418,4 +403,14 @@ fn pf_defer_open_s3_unreachable_names_bucket() {
     };
     let e = Store::open(&cfg).expect_err("nothing listens");
     assert!(e.to_string().contains("s3://deferred"), "{e}");
+}
+
+/// The ids `list` returns, in its order.
+fn ids(store: &Store) -> Vec<String> {
+    store
+        .list()
+        .expect("list")
+        .into_iter()
+        .map(|m| m.item)
+        .collect()
 }

@@ -410,7 +410,7 @@ impl super::Core {
     }
 }
 
-fn kind_name(k: RequestKind) -> String {
+pub(crate) fn kind_name(k: RequestKind) -> String {
     serde_json::to_value(k)
         .ok()
         .and_then(|v| v.as_str().map(str::to_owned))

@@ -77,15 +77,6 @@ pub(crate) struct ReplayOf {
     pub(crate) device: String,
 }
 
-pub(crate) fn kind_str(k: RequestKind) -> &'static str {
-    match k {
-        RequestKind::Chat => "chat",
-        RequestKind::FileTransfer => "file-transfer",
-        RequestKind::LargeMessage => "large-message",
-        RequestKind::Pager => "pager",
-    }
-}
-
 fn state_name(s: &ItemState) -> String {
     match s {
         ItemState::Recording => "recording".into(),
@@ -94,13 +85,12 @@ fn state_name(s: &ItemState) -> String {
     }
 }
 
+/// The kind of a stored item, spelled as the protocol spells it.
 fn kind_of(s: &str) -> Result<RequestKind, TableError> {
-    match s {
-        "chat" => Ok(RequestKind::Chat),
-        "file-transfer" => Ok(RequestKind::FileTransfer),
-        "large-message" => Ok(RequestKind::LargeMessage),
-        other => Err(TableError::Store(format!("stored item of kind {other:?}"))),
-    }
+    serde_json::from_value::<RequestKind>(serde_json::Value::from(s))
+        .ok()
+        .filter(|k| *k != RequestKind::Pager)
+        .ok_or_else(|| TableError::Store(format!("stored item of kind {s:?}")))
 }
 
 impl super::Core {
@@ -121,7 +111,7 @@ impl super::Core {
         let target = match rec.begin(ItemStart {
             call_id: key.0.clone(),
             from_tag: key.1.clone(),
-            kind: kind_str(e.kind).to_owned(),
+            kind: super::offer::kind_name(e.kind),
             sender_sdp: sender_sdp.to_owned(),
         }) {
             Ok(t) => t,
