@@ -1,5 +1,5 @@
 //! Fuzz target `sdp`: the SDP parser and the MSRP rewrite on arbitrary
-//! bytes. Neither may panic. When a body parses and rewrites, the result
+//! bytes, and `a=file-selector` (FT-RESUME). None may panic. When a body parses and rewrites, the result
 //! parses again, its MSRP media point at the relay (`a=path`) with the
 //! relay's `a=setup` and forced `a=accept-types`, and rewriting it once
 //! more changes nothing (the rewrite is idempotent). Half the inputs (by
@@ -11,12 +11,16 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use libfuzzer_sys::fuzz_target;
-use msrp_control::sdp::{Rewrite, Sdp, Setup};
+use msrp_control::sdp::{FileSelector, Rewrite, Sdp, Setup};
 
 const PATH: &str = "msrp://192.0.2.7:2855/abcdefghijklmnopqrst;tcp";
 const TLS_PATH: &str = "msrps://192.0.2.7:2856/abcdefghijklmnopqrst;tcp";
 
 fuzz_target!(|data: &[u8]| {
+    // The pull selector of FT-RESUME: a selector selects itself.
+    if let Some(sel) = std::str::from_utf8(data).ok().and_then(FileSelector::parse) {
+        assert!(sel.selects(&sel), "{sel:?}");
+    }
     let Ok(sdp) = Sdp::parse(data) else {
         return;
     };

@@ -157,6 +157,7 @@ fn every_reply_round_trips() {
             OkReply::Offer(OfferReply {
                 sdp: "v=0\r\n".into(),
                 created: true,
+                from_store: true,
             }),
         ),
         (
@@ -258,6 +259,7 @@ fn every_reply_round_trips() {
             CommandName::Deliver,
             OkReply::Deliver(OfferReply {
                 created: true,
+                from_store: false,
                 sdp: "v=0\r\n".into(),
             }),
         ),

@@ -112,8 +112,13 @@ pub struct OfferReply {
     // wire keeps sorted keys.
     /// This offer created the session (first branch).
     pub created: bool,
+    /// The content store serves this offer (FT-RESUME: a pull with
+    /// `a=file-range` for a file the relay holds): [`sdp`](Self::sdp) is
+    /// the SDP *answer* for the offerer's 200 OK; fork nothing.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub from_store: bool,
     /// The sender's SDP with the relay's address, port, `a=path` and
-    /// `a=setup:actpass`.
+    /// `a=setup:actpass`; or, `from-store`, the answer to the offerer.
     pub sdp: String,
 }
 

@@ -21,11 +21,13 @@
 mod media;
 mod parse;
 mod rewrite;
+mod selector;
 mod setup;
 
 pub use media::{Direction, FileRange, MsrpMedia};
 pub use parse::{LineEnding, MediaSection, Sdp, SdpLine};
 pub use rewrite::Rewrite;
+pub use selector::FileSelector;
 pub use setup::{ConnectionRole, Negotiated, Setup, negotiate_setup, offer_setup};
 
 /// Why an SDP body could not be used for an MSRP leg.

@@ -55,6 +55,7 @@ pub mod backend;
 mod config;
 pub mod meta;
 pub mod peer;
+mod resume;
 pub mod service;
 #[cfg(test)]
 mod tests;
@@ -62,4 +63,5 @@ mod writer;
 
 pub use backend::{BodyInfo, BodyWriter, MAX_READ_RANGE, S3Config, Store, StoreConfig, StoreError};
 pub use meta::{ItemMeta, ItemState, PendingDevice, StoredMessage};
+pub use resume::{Part, Resume, cpim_payload};
 pub use service::{ItemStart, Notice, Recorder, Replay, StoreService, Target};

@@ -30,6 +30,7 @@ use msrp_relay::msrp::{
 };
 
 use super::meta::StoredMessage;
+use super::resume::Part;
 use super::service::{Role, StoreService};
 use super::{BodyWriter, StoreError};
 
@@ -129,17 +130,55 @@ fn serve(svc: &Arc<StoreService>, mut s: TcpStream) {
             svc.recorded(&item, done, failure);
         }
         Role::Replay { item, device } => {
-            let relay = head.from_path.as_bytes().to_vec();
-            let ok = respond(&mut s, &head, StatusCode::OK, &me)
-                && replay(svc, &item, &device, s, dec, &me, &relay);
-            if !ok {
-                tracing::warn!(item, device, "replay did not finish");
-            }
-            // The table learns the device's outcome from its leg.
-            super::service::lock(&svc.state)
-                .roles
-                .retain(|_, r| !matches!(r, Role::Replay { item: i, device: d } if *i == item && *d == device));
+            let parts = match svc.meta(&item) {
+                Ok(Some(m)) => m.messages.iter().map(whole).collect(),
+                Ok(None) | Err(_) => Vec::new(),
+            };
+            send_parts(svc, s, dec, &head, &me, &item, Some(&device), &parts);
         }
+        Role::Resume { item, part } => {
+            send_parts(svc, s, dec, &head, &me, &item, None, &[part]);
+        }
+    }
+}
+
+/// A stored message whole, as it was recorded.
+fn whole(m: &StoredMessage) -> Part {
+    Part {
+        index: m.index,
+        message_id: m.message_id.clone(),
+        content_type: m.content_type.clone(),
+        range: 0..m.bytes,
+        total: m.total.unwrap_or(m.bytes).max(m.bytes),
+        interrupted: m.interrupted,
+    }
+}
+
+/// The sender's side of a replay (`device`: the deferred delivery it
+/// counts for) or of a resume: answers the binding SEND, sends `parts`,
+/// and forgets the single-use URI.
+#[allow(clippy::too_many_arguments)]
+fn send_parts(
+    svc: &StoreService,
+    mut s: TcpStream,
+    dec: Decoder,
+    head: &RequestHead,
+    me: &[u8],
+    item: &str,
+    device: Option<&str>,
+    parts: &[Part],
+) {
+    let relay = head.from_path.as_bytes().to_vec();
+    let ok = !parts.is_empty()
+        && respond(&mut s, head, StatusCode::OK, me)
+        && replay(svc, item, device, s, dec, me, &relay, parts);
+    if !ok {
+        tracing::warn!(item, device, "replay did not finish");
+    }
+    // The table learns the device's outcome from its leg.
+    if let Some(t) = head.to_path.last().session_id() {
+        let t = String::from_utf8_lossy(t);
+        super::service::lock(&svc.state).roles.remove(t.as_ref());
     }
 }
 
@@ -323,22 +362,20 @@ impl Recording<'_> {
     }
 }
 
-/// Sends every stored message of `item` to the relay, then closes once
-/// every chunk is answered `200`. `false` if the relay refused a chunk,
-/// the connection broke or the backend failed.
+/// Sends `parts` of `item` to the relay, then closes once every chunk is
+/// answered `200`. `false` if the relay refused a chunk, the connection
+/// broke or the backend failed.
+#[allow(clippy::too_many_arguments)]
 fn replay(
     svc: &StoreService,
     item: &str,
-    device: &str,
+    device: Option<&str>,
     mut s: TcpStream,
     dec: Decoder,
     me: &[u8],
     relay: &[u8],
+    parts: &[Part],
 ) -> bool {
-    let meta = match svc.meta(item) {
-        Ok(Some(m)) => m,
-        Ok(None) | Err(_) => return false,
-    };
     let Ok(reader) = s.try_clone() else {
         return false;
     };
@@ -348,11 +385,10 @@ fn replay(
     let mut sent = 0u64;
     let mut answered = 0u64;
     let mut ok = true;
-    'messages: for m in meta.messages.iter() {
-        let total = m.total.unwrap_or(m.bytes).max(m.bytes);
-        let mut at = 0u64;
+    'messages: for m in parts {
+        let mut at = m.range.start;
         loop {
-            let end = (at + REPLAY_CHUNK).min(m.bytes);
+            let end = (at + REPLAY_CHUNK).min(m.range.end);
             let body = match svc.store.read_range(item, m.index, at..end) {
                 Ok(b) => b,
                 Err(e) => {
@@ -361,7 +397,7 @@ fn replay(
                     break 'messages;
                 }
             };
-            let last = end == m.bytes;
+            let last = end == m.range.end;
             tid += 1;
             // RFC 4975 §9: a transact-id is 4 to 32 characters.
             let t = format!("st{tid:06}");
@@ -371,10 +407,12 @@ fn replay(
                 to_path: relay,
                 from_path: me,
                 message_id: m.message_id.as_bytes(),
+                // Counted within the message sent (RFC 4975 §7.1.1): a
+                // resumed range is a message of its own (RFC 5547 §8.7).
                 byte_range: Some(ByteRange {
-                    start: at + 1,
-                    end: Some(end),
-                    total: Some(total),
+                    start: at - m.range.start + 1,
+                    end: Some(end - m.range.start),
+                    total: Some(m.total),
                 }),
                 success_report: None,
                 failure_report: None,
@@ -427,7 +465,9 @@ fn replay(
     tracing::debug!(item, device, sent, answered, ok, "replay sent");
     // Told before the close: the close ends the session, and the table
     // asks whether the replay finished as soon as the device drained.
-    svc.replay_finished(item, device, ok);
+    if let Some(device) = device {
+        svc.replay_finished(item, device, ok);
+    }
     let _ = s.shutdown(Shutdown::Both);
     let _ = counter.join();
     ok

@@ -23,7 +23,9 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::meta::{ItemMeta, ItemState, PendingDevice, StoredMessage};
+use super::resume::Resume;
 use super::{Store, StoreError};
+use crate::sdp::{FileRange, FileSelector};
 
 /// What the table asks of the store. See the module docs.
 pub trait Recorder: Send + Sync + std::fmt::Debug {
@@ -45,6 +47,10 @@ pub trait Recorder: Send + Sync + std::fmt::Debug {
     fn delete(&self, item: &str) -> Result<bool, StoreError>;
     /// Devices that got `item` (0 if that cannot be read).
     fn delivered_count(&self, item: &str) -> usize;
+    /// A pull offer's `a=file-range` (FT-RESUME): the stored file `want`
+    /// selects, where the relay's sender leg fetches `range` of it; `None`
+    /// if no such file is held whole. Errors: a range past the end.
+    fn resume(&self, want: &FileSelector, range: FileRange) -> Result<Option<Resume>, StoreError>;
 }
 
 /// A session about to be recorded.
@@ -116,8 +122,18 @@ pub enum Notice {
 /// URI the relay was given.
 #[derive(Debug, Clone)]
 pub(super) enum Role {
-    Record { item: String },
-    Replay { item: String, device: String },
+    Record {
+        item: String,
+    },
+    Replay {
+        item: String,
+        device: String,
+    },
+    /// A pull's `a=file-range` (FT-RESUME): one part of one body.
+    Resume {
+        item: String,
+        part: super::resume::Part,
+    },
 }
 
 #[derive(Debug, Default)]
@@ -219,7 +235,7 @@ impl StoreService {
         let _ = self.notices.set(f);
     }
 
-    fn uri(&self, token: &str) -> String {
+    pub(super) fn uri(&self, token: &str) -> String {
         format!("msrp://{}/{token};tcp", self.addr)
     }
 
@@ -327,11 +343,13 @@ impl StoreService {
             (meta, l.settled.unwrap_or_default(), l.failure)
         };
         let bytes: u64 = meta.messages.iter().map(|m| m.bytes).sum();
-        let failure = failure.or_else(|| {
-            (meta.messages.is_empty() && !pending.is_empty())
-                .then(|| "nothing was recorded".to_owned())
-        });
-        if pending.is_empty() || failure.is_some() {
+        // A sender that sent nothing (a call cancelled before its first
+        // chunk) leaves nothing to deliver, and nothing failed.
+        let nothing = meta.messages.is_empty() && failure.is_none();
+        if pending.is_empty() || failure.is_some() || nothing {
+            if nothing && !pending.is_empty() {
+                tracing::debug!(item, call_id = %meta.call_id, "nothing sent, nothing stored");
+            }
             if let Err(e) = self.store.delete(item) {
                 tracing::warn!(item, error = %e, "deleting a settled item");
             }
@@ -559,6 +577,10 @@ impl Recorder for StoreService {
 
     fn delivered_count(&self, item: &str) -> usize {
         self.store.delivered(item).unwrap_or(0)
+    }
+
+    fn resume(&self, want: &FileSelector, range: FileRange) -> Result<Option<Resume>, StoreError> {
+        self.find_resume(want, range)
     }
 
     fn delete(&self, item: &str) -> Result<bool, StoreError> {

@@ -38,7 +38,7 @@ impl super::Core {
     ) -> Result<OkReply, TableError> {
         Ok(match command {
             Command::Ping => OkReply::Ping,
-            Command::Offer(o) => OkReply::Offer(self.offer(conn, o, now)?),
+            Command::Offer(o) => OkReply::Offer(self.offer_or_resume(conn, o, now)?),
             Command::Answer(a) => OkReply::Answer(self.answer(conn, a, events)?),
             Command::Reject(r) => OkReply::Reject(self.reject(conn, r, now, events)?),
             Command::Delete(d) => OkReply::Delete(self.delete(conn, d, now, events)?),

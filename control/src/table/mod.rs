@@ -14,6 +14,7 @@ mod events;
 mod handle;
 mod info;
 mod offer;
+mod resume;
 mod snapshot;
 mod store;
 #[cfg(test)]

@@ -16,7 +16,7 @@ use crate::sdp::{
 };
 
 /// The single active MSRP media of a body (one MSRP session per leg).
-fn active_media(sdp: &Sdp) -> Result<MsrpMedia, TableError> {
+pub(super) fn active_media(sdp: &Sdp) -> Result<MsrpMedia, TableError> {
     let mut active: Vec<MsrpMedia> = sdp
         .msrp_media()?
         .into_iter()
@@ -31,7 +31,7 @@ fn active_media(sdp: &Sdp) -> Result<MsrpMedia, TableError> {
 
 /// The peer's `a=path` as the engine takes it, each URI checked with the
 /// data plane's own parser so that the engine cannot refuse it later.
-fn peer_path(media: &MsrpMedia) -> Result<Vec<Bytes>, TableError> {
+pub(super) fn peer_path(media: &MsrpMedia) -> Result<Vec<Bytes>, TableError> {
     media
         .path
         .iter()
@@ -47,7 +47,7 @@ fn peer_path(media: &MsrpMedia) -> Result<Vec<Bytes>, TableError> {
 /// Where the relay connects when it is the active side: the first hop of
 /// the peer's path (RFC 4975 §8.3). The host must be an IP literal: the
 /// control plane does not resolve names (it would block every command).
-fn first_hop_addr(media: &MsrpMedia) -> Result<SocketAddr, TableError> {
+pub(super) fn first_hop_addr(media: &MsrpMedia) -> Result<SocketAddr, TableError> {
     let uri = media
         .first_hop()
         .ok_or_else(|| TableError::Path("empty a=path".into()))?;
@@ -244,7 +244,11 @@ impl super::Core {
             connected_at: None,
             declined: false,
         });
-        Ok(OfferReply { sdp: out?, created })
+        Ok(OfferReply {
+            sdp: out?,
+            created,
+            from_store: false,
+        })
     }
 
     /// How the relay will answer the sender (RFC 6135 §4.2.2: the relay

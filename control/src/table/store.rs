@@ -30,7 +30,7 @@ use crate::policy::RequestKind;
 use crate::protocol::{
     Deliver, Event, Offer, OfferReply, StoreDeleteReply, StoreListReply, StoredItem,
 };
-use crate::sdp::{Rewrite, Sdp, Setup};
+use crate::sdp::{Direction, Rewrite, Sdp, Setup};
 use crate::store::{ItemStart, ItemState, Notice, PendingDevice};
 
 /// The protocol event of a store notice.
@@ -74,7 +74,9 @@ pub(crate) struct StoreLeg {
 #[derive(Debug, Clone)]
 pub(crate) struct ReplayOf {
     pub(crate) item: String,
-    pub(crate) device: String,
+    /// The device a deferred delivery is for; `None` for a resumed range
+    /// (FT-RESUME), which delivers nothing the at-most-once rule counts.
+    pub(crate) device: Option<String>,
 }
 
 fn state_name(s: &ItemState) -> String {
@@ -106,6 +108,17 @@ impl super::Core {
             return;
         };
         if e.replay.is_some() || !self.cfg.store_kinds.contains(&e.kind) {
+            return;
+        }
+        // A pull (RFC 5547 §8.2.2): the offerer receives, its content
+        // comes from the answerer; nothing of the offerer's to keep.
+        let receives = Sdp::parse_str(sender_sdp)
+            .and_then(|s| s.msrp_media())
+            .is_ok_and(|m| {
+                m.iter()
+                    .any(|m| m.port != 0 && m.effective_direction() == Direction::RecvOnly)
+            });
+        if receives {
             return;
         }
         let target = match rec.begin(ItemStart {
@@ -156,7 +169,7 @@ impl super::Core {
             let pending = e
                 .devices
                 .iter()
-                .filter(|d| d.to_tag.is_none() && !d.declined)
+                .filter(|d| (d.to_tag.is_none() && !d.declined) || d.status == DeviceStatus::Failed)
                 .map(|d| PendingDevice {
                     via_branch: d.via_branch.clone(),
                     instance_id: d.instance_id.clone(),
@@ -164,9 +177,13 @@ impl super::Core {
                 .collect();
             rec.settle(&s.item, pending);
         }
-        if let Some(r) = &e.replay {
+        if let Some(ReplayOf {
+            item,
+            device: Some(device),
+        }) = &e.replay
+        {
             let ok = e.devices.iter().any(|d| d.status == DeviceStatus::Done);
-            rec.replayed(&r.item, &r.device, ok);
+            rec.replayed(item, device, ok);
         }
     }
 
@@ -205,7 +222,7 @@ impl super::Core {
             let kind = kind_of(&r.kind)?;
             let replay = ReplayOf {
                 item: d.item.clone(),
-                device: d.device.clone(),
+                device: Some(d.device.clone()),
             };
             self.offer_from(
                 conn,

@@ -31,6 +31,8 @@ pub struct Received {
     pub eof: bool,
     /// Decode errors.
     pub errors: Vec<String>,
+    /// The Byte-Range of each SEND that had one, in order.
+    pub ranges: Vec<ByteRange>,
 }
 
 impl Received {
@@ -74,8 +76,32 @@ impl MsrpPeer {
         MsrpPeer::on(name, s, local_uri, relay_uri)
     }
 
+    /// Connects like [`connect`](Self::connect), keeps the first `cut_at`
+    /// body bytes and then drops the connection: a device that lost its
+    /// transfer part-way.
+    pub fn connect_cut(
+        name: &str,
+        addr: SocketAddr,
+        local_uri: &str,
+        relay_uri: &str,
+        cut_at: usize,
+    ) -> MsrpPeer {
+        let s = TcpStream::connect(addr).unwrap();
+        MsrpPeer::start(name, s, local_uri, relay_uri, Some(cut_at))
+    }
+
     /// Wraps a connected stream (e.g. one the relay opened to us).
     pub fn on(name: &str, stream: TcpStream, local_uri: &str, relay_uri: &str) -> MsrpPeer {
+        MsrpPeer::start(name, stream, local_uri, relay_uri, None)
+    }
+
+    fn start(
+        name: &str,
+        stream: TcpStream,
+        local_uri: &str,
+        relay_uri: &str,
+        cut_at: Option<usize>,
+    ) -> MsrpPeer {
         stream.set_nodelay(true).unwrap();
         let shared = Arc::new(Shared::default());
         let writer = stream.try_clone().unwrap();
@@ -83,7 +109,7 @@ impl MsrpPeer {
         let (s, me) = (shared.clone(), Bytes::from(local_uri.to_owned()));
         let reader = std::thread::Builder::new()
             .name(format!("peer-{name}"))
-            .spawn(move || read_loop(stream, reply_writer, &s, &me))
+            .spawn(move || read_loop(stream, reply_writer, &s, &me, cut_at))
             .unwrap();
         MsrpPeer {
             name: name.into(),
@@ -205,7 +231,13 @@ impl MsrpPeer {
     }
 }
 
-fn read_loop(mut stream: TcpStream, mut writer: TcpStream, shared: &Shared, me: &Bytes) {
+fn read_loop(
+    mut stream: TcpStream,
+    mut writer: TcpStream,
+    shared: &Shared,
+    me: &Bytes,
+    cut_at: Option<usize>,
+) {
     let mut dec = Decoder::new(Limits::default());
     let mut buf = vec![0u8; 32 << 10];
     // (tid, From-Path of the request, wants a response)
@@ -225,6 +257,7 @@ fn read_loop(mut stream: TcpStream, mut writer: TcpStream, shared: &Shared, me: 
                     Ok(Some(Event::Request(h))) => {
                         if h.method == Method::Send {
                             st.sends += 1;
+                            st.ranges.extend(h.byte_range);
                         }
                         let from = h.from_path.first().raw().clone();
                         cur = Some((
@@ -258,6 +291,11 @@ fn read_loop(mut stream: TcpStream, mut writer: TcpStream, shared: &Shared, me: 
                     Ok(Some(other)) => st.errors.push(format!("unexpected event {other:?}")),
                     Err(e) => st.errors.push(e.to_string()),
                 }
+            }
+            if let Some(cut) = cut_at.filter(|c| st.body.len() >= *c) {
+                st.body.truncate(cut);
+                let _ = stream.shutdown(std::net::Shutdown::Both);
+                break;
             }
             shared.cv.notify_all();
         }
