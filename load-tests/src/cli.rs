@@ -39,6 +39,9 @@ pub enum Command {
     /// New legs per second (connect, TLS handshake, bind, its 200) over
     /// TLS and over plain TCP, to a one-worker relay by default.
     Handshake(HandshakeArgs),
+    /// A file delivered from the content store (`deliver`) beside the same
+    /// file delivered live, in each run: GB/s to one device.
+    Deliver(DeliverArgs),
     /// Runs the relay daemon in this process (used by `--spawn`).
     #[command(hide = true)]
     Relay {
@@ -246,6 +249,23 @@ pub struct SetupArgs {
     /// The running relay's ng UDP address (with `--ng --control`).
     #[arg(long, value_name = "ADDR", requires = "ng")]
     pub ng_addr: Option<std::net::SocketAddr>,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub common: Common,
+}
+
+/// `deliver`.
+#[derive(Debug, Clone, Args)]
+pub struct DeliverArgs {
+    /// File size (64k, 256M, 1G …).
+    #[arg(long, value_parser = size, default_value = "256M")]
+    pub size: u64,
+    /// Chunk size of the live sender's SENDs.
+    #[arg(long, value_parser = size, default_value = "64k")]
+    pub chunk: u64,
+    /// Chunks the live sender may have unanswered.
+    #[arg(long, default_value_t = 16)]
+    pub window: u64,
     #[command(flatten)]
     #[allow(missing_docs)]
     pub common: Common,

@@ -2,6 +2,7 @@
 //! control connection.
 
 pub mod chat;
+pub mod deliver;
 pub mod demo;
 pub mod fanout;
 pub mod handshake;
