@@ -85,12 +85,13 @@ impl DataPlane for FakePlane {
         Ok((leg, Self::uri(leg, t)))
     }
 
-    fn add_leg(
+    fn add_leg_in_role(
         &self,
         session: SessionId,
         index: u32,
         label: &str,
         t: Transport,
+        _role: msrp_relay::fanout::LegRole,
     ) -> Result<(LegId, String), PlaneError> {
         let mut g = self.inner.lock().unwrap();
         let s = g.1.get_mut(&session).ok_or(EngineError::NoSession)?;

@@ -10,7 +10,9 @@
 //! failed; a session freed) arrive as [`msrp_relay::fanout::Event`]s, which
 //! the server feeds to [`crate::table::Core::on_plane_event`].
 
-use msrp_relay::fanout::{Answer, EngineError, EngineStats, LegId, LegInfo, SessionId, Transport};
+use msrp_relay::fanout::{
+    Answer, EngineError, EngineStats, LegId, LegInfo, LegRole, SessionId, Transport,
+};
 
 /// Why a data-plane call failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -43,6 +45,18 @@ pub trait DataPlane: Send + Sync {
         index: u32,
         label: &str,
         transport: Transport,
+    ) -> Result<(LegId, String), PlaneError> {
+        self.add_leg_in_role(session, index, label, transport, LegRole::Device)
+    }
+    /// [`DataPlane::add_leg`] for a leg of `role` (the content store's
+    /// leg is a [`LegRole::Recorder`]: it gets nothing the devices send).
+    fn add_leg_in_role(
+        &self,
+        session: SessionId,
+        index: u32,
+        label: &str,
+        transport: Transport,
+        role: LegRole,
     ) -> Result<(LegId, String), PlaneError>;
     /// The leg's peer answered: its path and who connects.
     fn answer(&self, leg: LegId, answer: Answer) -> Result<(), PlaneError>;
@@ -83,15 +97,16 @@ impl DataPlane for msrp_relay::io::RelayHandle {
         )?)
     }
 
-    fn add_leg(
+    fn add_leg_in_role(
         &self,
         session: SessionId,
         index: u32,
         label: &str,
         transport: Transport,
+        role: LegRole,
     ) -> Result<(LegId, String), PlaneError> {
-        Ok(msrp_relay::io::RelayHandle::add_leg_at_on(
-            self, session, index, label, transport,
+        Ok(msrp_relay::io::RelayHandle::add_leg_in_role(
+            self, session, index, label, transport, role,
         )?)
     }
 

@@ -115,6 +115,7 @@ impl Config {
             },
             ..EngineConfig::default()
         };
+        engine.notification_copies = self.policy.notification_copies;
         engine.log.memory_limit = self.budgets.session_memory_bytes;
         engine.read_ahead = match self.budgets.read_ahead_bytes {
             0 => u64::MAX,
@@ -277,6 +278,15 @@ mod tests {
         assert_eq!(off.relay().unwrap().engine.read_ahead, u64::MAX);
         let set = Config::parse("[budgets]\nread-ahead-bytes = 4096\n", p).unwrap();
         assert_eq!(set.relay().unwrap().engine.read_ahead, 4096);
+    }
+
+    /// CPM-MLD-003b: the policy key reaches the engine.
+    #[test]
+    fn cpm_mld_003b_notification_copies_key() {
+        let p = Path::new("x.toml");
+        assert!(!Config::default().relay().unwrap().engine.notification_copies);
+        let on = Config::parse("[policy]\nnotification-copies = true\n", p).unwrap();
+        assert!(on.relay().unwrap().engine.notification_copies);
     }
 
     #[test]

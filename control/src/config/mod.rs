@@ -274,6 +274,10 @@ pub struct Policy {
     pub max_users: usize,
     /// Devices per user at most.
     pub max_devices_per_user: usize,
+    /// CPM-MLD-003b: a device's delivery or read notification, the one
+    /// the sender gets, is also copied to the user's other devices of the
+    /// session.
+    pub notification_copies: bool,
 }
 
 impl Default for Policy {
@@ -293,6 +297,7 @@ impl Default for Policy {
             warn_agent: auth.warn_agent,
             max_users: reg.max_users,
             max_devices_per_user: reg.max_devices_per_user,
+            notification_copies: false,
         }
     }
 }

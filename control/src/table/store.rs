@@ -23,7 +23,7 @@
 use std::time::Instant;
 
 use bytes::Bytes;
-use msrp_relay::fanout::{Answer as PlaneAnswer, LegId, Setup as PlaneSetup, Transport};
+use msrp_relay::fanout::{Answer as PlaneAnswer, LegId, LegRole, Setup as PlaneSetup, Transport};
 
 use super::{ConnId, DeviceStatus, Entry, Key, TableError};
 use crate::policy::RequestKind;
@@ -133,13 +133,14 @@ impl super::Core {
             }
         };
         let index = e.next_leg;
-        let leg = match plane.add_leg(e.id, index, "store", Transport::Tcp) {
-            Ok((leg, _uri)) => leg,
-            Err(err) => {
-                rec.settle(&target.item, Vec::new());
-                return tracing::warn!(call_id = %key.0, error = %err, "no store leg");
-            }
-        };
+        let leg =
+            match plane.add_leg_in_role(e.id, index, "store", Transport::Tcp, LegRole::Recorder) {
+                Ok((leg, _uri)) => leg,
+                Err(err) => {
+                    rec.settle(&target.item, Vec::new());
+                    return tracing::warn!(call_id = %key.0, error = %err, "no store leg");
+                }
+            };
         e.next_leg += 1;
         let answered = plane.answer(
             leg,

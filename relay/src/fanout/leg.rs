@@ -77,6 +77,8 @@ const ENCODED: usize = 512;
 #[derive(Debug)]
 pub(crate) struct Leg {
     pub(crate) state: LegState,
+    /// A device or a recorder (which gets nothing the devices send).
+    pub(crate) role: super::LegRole,
     pub(crate) cursor: Cursor,
     pub(crate) out_len: usize,
     /// Queued output: whole messages as `[head, body pieces…, end-line]`.
@@ -139,6 +141,7 @@ impl Leg {
     ) -> Leg {
         Leg {
             state: LegState::Invited,
+            role: super::LegRole::Device,
             cursor: Cursor::default(),
             out_len: 0,
             out: VecDeque::new(),

@@ -64,6 +64,19 @@ pub enum Transport {
     Tls,
 }
 
+/// What a leg is to its session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LegRole {
+    /// The sender (leg 0) or one of the recipient's devices.
+    #[default]
+    Device,
+    /// A recorder, such as the content store's leg (issue 12): it reads
+    /// the sender's content like a device, and nothing the devices send
+    /// (their chat, copies of their notifications): what it records is
+    /// the sender's.
+    Recorder,
+}
+
 /// What the engine is told about a leg when it is created.
 #[derive(Debug, Clone, Default)]
 pub struct LegParams {
@@ -73,6 +86,8 @@ pub struct LegParams {
     /// leg, and what its connection must be (a TLS leg is not bound over
     /// plain TCP).
     pub transport: Transport,
+    /// A device or a recorder.
+    pub role: LegRole,
 }
 
 /// What the engine is told when a leg's peer answered: its MSRP path (the
@@ -140,6 +155,12 @@ pub struct EngineConfig {
     pub bind_timeout: Duration,
     /// Pacing of `leg-done` events (PF-LMM-BYE).
     pub done_pacing: PacerConfig,
+    /// CPM-MLD-003b: the one delivery or read notification of a message
+    /// that goes to the sender also goes, as a copy, to every other device
+    /// leg of the session, so the user's other devices learn that the
+    /// message was delivered or read (`[policy] notification-copies`;
+    /// default off). Applies to sessions created from then on.
+    pub notification_copies: bool,
     /// Message ids remembered per session for IMDN de-duplication, for
     /// REPORT routing, and awaiting success REPORTs.
     pub max_tracked_ids: usize,
@@ -182,6 +203,7 @@ impl Default for EngineConfig {
                 max_per_sec: 200,
                 burst: 20,
             },
+            notification_copies: false,
             max_tracked_ids: 4096,
             report_wait: Duration::from_secs(30),
             id_seed: None,

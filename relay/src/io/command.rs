@@ -12,7 +12,7 @@ use bytes::Bytes;
 
 use crate::fanout::{
     Answer, Engine, EngineConfig, EngineError, EngineStats, Event, LegId, LegInfo, LegParams,
-    SessionId, Transport,
+    LegRole, SessionId, Transport,
 };
 
 /// A control-plane call, executed on the worker that owns the session.
@@ -36,6 +36,7 @@ pub(crate) enum Control {
         label: String,
         sid: String,
         transport: Transport,
+        role: LegRole,
     },
     Answer {
         leg: LegId,
@@ -129,7 +130,16 @@ pub(crate) fn execute(
                 return Reply::Error(EngineError::Ending);
             }
             engine
-                .create_session_as(id, LegParams { label, transport }, sid, now)
+                .create_session_as(
+                    id,
+                    LegParams {
+                        label,
+                        transport,
+                        role: LegRole::Device,
+                    },
+                    sid,
+                    now,
+                )
                 .map(|leg| {
                     sessions.insert(id);
                     tracing::info!(session = id.0, "session created");
@@ -142,8 +152,19 @@ pub(crate) fn execute(
             label,
             sid,
             transport,
+            role,
         } => engine
-            .add_leg_as(session, index, LegParams { label, transport }, sid, now)
+            .add_leg_as(
+                session,
+                index,
+                LegParams {
+                    label,
+                    transport,
+                    role,
+                },
+                sid,
+                now,
+            )
             .map(|leg| Reply::Leg(leg, String::new())),
         Control::AddLeg { session, label } => engine
             .add_leg(
@@ -151,6 +172,7 @@ pub(crate) fn execute(
                 LegParams {
                     label,
                     transport: Transport::Tcp,
+                    role: LegRole::Device,
                 },
                 now,
             )

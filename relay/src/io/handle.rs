@@ -21,7 +21,8 @@ use super::error::{IoError, RelayError};
 use super::select::{Driver, IoMode, UringConfig};
 use crate::fanout::ids::{IdSource, local_uri, mint_session_id};
 use crate::fanout::{
-    Answer, EngineConfig, EngineError, EngineStats, Event, LegId, LegInfo, SessionId, Transport,
+    Answer, EngineConfig, EngineError, EngineStats, Event, LegId, LegInfo, LegRole, SessionId,
+    Transport,
 };
 use crate::msrp::MsrpUri;
 
@@ -315,6 +316,19 @@ impl RelayHandle {
         label: &str,
         transport: Transport,
     ) -> Result<(LegId, String), RelayError> {
+        self.add_leg_in_role(session, index, label, transport, LegRole::Device)
+    }
+
+    /// [`RelayHandle::add_leg_at_on`] for a leg of `role` (a recorder: the
+    /// content store's leg).
+    pub fn add_leg_in_role(
+        &self,
+        session: SessionId,
+        index: u32,
+        label: &str,
+        transport: Transport,
+        role: LegRole,
+    ) -> Result<(LegId, String), RelayError> {
         let sid =
             mint_session_id(session.worker(), &mut IdSource::Os).map_err(RelayError::Engine)?;
         let uri = local_uri(&self.mint.uris, &sid, transport).map_err(RelayError::Engine)?;
@@ -327,6 +341,7 @@ impl RelayHandle {
                 label,
                 sid,
                 transport,
+                role,
             },
         )?;
         Ok((LegId { session, index }, uri))

@@ -315,14 +315,16 @@ impl Engine {
         let tid_prefix = tid_prefix(&sid);
         let sid = Bytes::from(sid);
         s.legs.resize_with(index as usize, || None);
-        s.legs.push(Some(Leg::new(
+        let mut leg = Leg::new(
             params.label,
             Bytes::from(uri),
             sid.clone(),
             tid_prefix,
             params.transport,
             now,
-        )));
+        );
+        leg.role = params.role;
+        s.legs.push(Some(leg));
         let leg = LegId { session, index };
         self.by_sid.insert(sid, leg);
         Ok(leg)

@@ -13,7 +13,7 @@ use crate::fanout::leg::{Rx, RxMode};
 use crate::fanout::log::LogError;
 use crate::fanout::session::Effects;
 use crate::fanout::stream::{Audience, MsgRec, MsgState};
-use crate::fanout::types::EngineConfig;
+use crate::fanout::types::{EngineConfig, LegRole};
 use crate::msrp::{Flag, Method, RequestHead, StatusCode};
 
 impl Session {
@@ -215,7 +215,15 @@ impl Session {
                         if self.imdn.on_notification(n) != Verdict::Forward {
                             return;
                         }
-                        audience = Audience::Only(UPSTREAM);
+                        // CPM-MLD-003b: the one notification the sender
+                        // gets, copied by policy to the user's other
+                        // devices of the session (the same message, so a
+                        // device that asked again is not told twice).
+                        audience = if self.notification_copies {
+                            Audience::AllBut(li)
+                        } else {
+                            Audience::Only(UPSTREAM)
+                        };
                     }
                 } else if cpim
                     .content_type
@@ -253,6 +261,14 @@ impl Session {
         });
         if let Some(m) = self.stream.msg_mut(msg) {
             fill_attributes(m, head);
+        }
+        if li != UPSTREAM {
+            // A recorder keeps the sender's content only.
+            for leg in self.legs.iter_mut().flatten() {
+                if leg.role == LegRole::Recorder && !leg.skip.contains(&msg) {
+                    leg.skip.push(msg);
+                }
+            }
         }
         let mut at = head.byte_range.map_or(0, |r| r.start - 1);
         for p in pieces {

@@ -91,6 +91,9 @@ pub(crate) struct Session {
     report_route_order: VecDeque<Bytes>,
     max_routes: usize,
     pub(crate) max_message_size: Option<u64>,
+    /// CPM-MLD-003b: copy the notification forwarded to the sender to the
+    /// other device legs ([`EngineConfig::notification_copies`]).
+    notification_copies: bool,
     /// The header fields of the last chunk encoded, and the last run read
     /// (see `pump`): legs in step reuse them.
     fields: pump::Fields,
@@ -131,6 +134,7 @@ impl Session {
             report_route_order: VecDeque::new(),
             max_routes: cfg.max_tracked_ids,
             max_message_size: cfg.max_message_size,
+            notification_copies: cfg.notification_copies,
             fields: pump::Fields::default(),
             runs: pump::RunCache::default(),
             arena: BytesMut::new(),

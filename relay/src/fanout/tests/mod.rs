@@ -1,6 +1,7 @@
 //! Deterministic engine tests: no sockets, time driven by hand.
 
 mod active_sender;
+mod copies;
 mod cut_short;
 mod harness;
 mod in_step;
