@@ -18,6 +18,9 @@ fuzz_target!(|data: &[u8]| {
     }
     if let Some(n) = &m.notification {
         assert!(n.original_message_id.len() <= data.len());
-        assert!(m.disposition.is_empty(), "an IMDN carries no request (RFC 5438 §7.2.1)");
+        assert!(
+            m.disposition.is_empty(),
+            "an IMDN carries no request (RFC 5438 §7.2.1)"
+        );
     }
 });

@@ -284,7 +284,13 @@ mod tests {
     #[test]
     fn cpm_mld_003b_notification_copies_key() {
         let p = Path::new("x.toml");
-        assert!(!Config::default().relay().unwrap().engine.notification_copies);
+        assert!(
+            !Config::default()
+                .relay()
+                .unwrap()
+                .engine
+                .notification_copies
+        );
         let on = Config::parse("[policy]\nnotification-copies = true\n", p).unwrap();
         assert!(on.relay().unwrap().engine.notification_copies);
     }

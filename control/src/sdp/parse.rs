@@ -253,11 +253,15 @@ fn parse_m_line(index: usize, line: usize, text: &str) -> Result<MediaSection, S
     if media.is_empty() || proto.is_empty() || formats.is_empty() {
         return Err(bad());
     }
-    let port_str = port_field.split('/').next().unwrap_or(port_field);
+    // RFC 4566 §5.14: `<port>` or `<port>/<number of ports>`, digits.
+    let (port_str, count) = port_field
+        .split_once('/')
+        .map_or((port_field, None), |(p, n)| (p, Some(n)));
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
     let port = port_str
         .parse::<u16>()
         .ok()
-        .filter(|_| port_str.bytes().all(|b| b.is_ascii_digit()))
+        .filter(|_| digits(port_str) && count.is_none_or(digits))
         .ok_or_else(|| SdpError::BadPort {
             line: line + 1,
             port: port_field.to_owned(),
@@ -354,5 +358,10 @@ mod tests {
         assert!(m.is_msrp() && m.is_tls());
         assert_eq!(m.port, 2855);
         assert_eq!(&sdp.lines()[1].text()[m.port_span.0..m.port_span.1], "2855");
+        // Found by the `sdp` fuzz target: a port count that is no number.
+        for bad in ["05/x", "7/", "7/1/2", "7/?TCP/MSRP"] {
+            let r = Sdp::parse_str(&format!("v=0\r\nm=message {bad} TCP/MSRP *\r\n"));
+            assert!(matches!(r, Err(SdpError::BadPort { .. })), "{bad}: {r:?}");
+        }
     }
 }

@@ -128,8 +128,12 @@ impl Sdp {
         let (from, to) = section.port_span;
         let port = rw.port.to_string();
         let mut rest = m_text[to..].to_owned();
+        // The protocol is the field right after the port's (the port's own
+        // `/<number of ports>` may come first): replaced there, never at
+        // the first look-alike in the line (found by the `sdp` fuzz target).
         if !proto.eq_ignore_ascii_case(&section.proto)
-            && let Some(i) = rest.find(section.proto.as_str())
+            && let Some(i) = rest.find(' ').map(|sp| sp + 1)
+            && rest[i..].starts_with(section.proto.as_str())
         {
             rest.replace_range(i..i + section.proto.len(), proto);
         }
@@ -248,6 +252,26 @@ mod tests {
             let r = rw(&body, &RELAY);
             assert!(r.is_err(), "{extra}: {r:?}");
         }
+    }
+
+    /// The protocol is replaced in its own field, not where the same
+    /// letters first appear (found by the `sdp` fuzz target).
+    #[test]
+    fn protocol_replaced_in_its_field_only() {
+        let out = rw(
+            "v=0\r\nc=IN IP4 192.0.2.1\r\nm=message 7/2 TCP/MSRP TCP/MSRP\r\na=path:msrp://h:7/s;tcp\r\n",
+            &Rewrite {
+                port: 2856,
+                path: "msrps://192.0.2.10:2856/rl4y;tcp",
+                proto: Some("TCP/TLS/MSRP"),
+                ..RELAY
+            },
+        )
+        .unwrap();
+        assert!(
+            out.contains("m=message 2856/2 TCP/TLS/MSRP TCP/MSRP\r\n"),
+            "{out}"
+        );
     }
 
     #[test]
