@@ -39,6 +39,10 @@ pub enum Command {
     /// New legs per second (connect, TLS handshake, bind, its 200) over
     /// TLS and over plain TCP, to a one-worker relay by default.
     Handshake(HandshakeArgs),
+    /// Sessions for a set time, file transfers and chats mixed, three
+    /// devices each (one late or leaving): every byte and notification
+    /// checked, the relay's RSS and fds sampled each second.
+    Soak(SoakArgs),
     /// A file delivered from the content store (`deliver`) beside the same
     /// file delivered live, in each run: GB/s to one device.
     Deliver(DeliverArgs),
@@ -249,6 +253,32 @@ pub struct SetupArgs {
     /// The running relay's ng UDP address (with `--ng --control`).
     #[arg(long, value_name = "ADDR", requires = "ng")]
     pub ng_addr: Option<std::net::SocketAddr>,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub common: Common,
+}
+
+/// `soak`.
+#[derive(Debug, Clone, Args)]
+pub struct SoakArgs {
+    /// Seconds to run.
+    #[arg(long, default_value_t = 600)]
+    pub duration: u64,
+    /// Sessions at once (each on its own threads of the tool).
+    #[arg(long, default_value_t = 64)]
+    pub concurrency: usize,
+    /// Sessions in all (0: as many as the duration allows).
+    #[arg(long, default_value_t = 0)]
+    pub sessions: u64,
+    /// File size of the file-transfer sessions.
+    #[arg(long, value_parser = size, default_value = "256k")]
+    pub file_size: u64,
+    /// Messages per chat session.
+    #[arg(long, default_value_t = 20)]
+    pub chat_messages: u64,
+    /// Text bytes per chat message.
+    #[arg(long, value_parser = size, default_value = "200")]
+    pub chat_size: u64,
     #[command(flatten)]
     #[allow(missing_docs)]
     pub common: Common,

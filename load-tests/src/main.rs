@@ -28,6 +28,9 @@ fn main() -> ExitCode {
         Command::Idle(a) => {
             scenario::idle::run(a).and_then(|mut r| scenario::output(&mut r, &a.common))
         }
+        Command::Soak(a) => {
+            scenario::soak::run(a).and_then(|mut r| scenario::output(&mut r, &a.common))
+        }
         Command::Deliver(a) => {
             scenario::deliver::run(a).and_then(|mut r| scenario::output(&mut r, &a.common))
         }

@@ -169,3 +169,35 @@ pub fn latency(
     println!("  plot: {}", path.display());
     Ok(())
 }
+
+/// `file`: one series of `(seconds, value)` points over time.
+pub fn series(dir: &Path, file: &str, title: &str, unit: &str, pts: &[(f64, f64)]) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(err)?;
+    let path = dir.join(file);
+    let xmax = pts.iter().map(|p| p.0).fold(1.0, f64::max);
+    let ymax = pts.iter().map(|p| p.1).fold(1.0, f64::max) * 1.15;
+    let root = SVGBackend::new(&path, (800, 500)).into_drawing_area();
+    root.fill(&WHITE).map_err(err)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 22))
+        .margin(15)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d(0f64..xmax, 0f64..ymax)
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .x_desc("seconds")
+        .y_desc(unit)
+        .draw()
+        .map_err(err)?;
+    chart
+        .draw_series(LineSeries::new(
+            pts.iter().copied(),
+            COLORS[1].stroke_width(2),
+        ))
+        .map_err(err)?;
+    root.present().map_err(err)?;
+    println!("  plot: {}", path.display());
+    Ok(())
+}

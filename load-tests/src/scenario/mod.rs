@@ -10,6 +10,7 @@ pub mod idle;
 pub mod serial;
 pub mod setup;
 pub mod setup_ng;
+pub mod soak;
 pub mod tcpfan;
 pub mod versus;
 
