@@ -12,20 +12,12 @@ use std::net::SocketAddr;
 use serde_json::{Value, json};
 use support::msrp_peer::{MsrpPeer, sha256_hex};
 use support::sdp::{answer as answer_sdp, path_of};
-use support::{Control, EventLog, RelayProcess};
+use support::{Control, EventLog, RelayProcess, with};
 
 const SENDER: &str = "msrp://127.0.0.1:7654/alice7;tcp";
 const TABLET: &str = "<urn:gsma:imei:35-tablet>";
 const SIZE: usize = 8 << 20;
 const CHUNK: usize = 64 * 1024;
-
-fn with(ids: &Value, extra: Value) -> Value {
-    let mut v = ids.clone();
-    v.as_object_mut()
-        .unwrap()
-        .extend(extra.as_object().unwrap().clone());
-    v
-}
 
 /// A pull offer (RFC 5547 §8.2.2): `recvonly`, the file by selector, and
 /// `extra` (the `a=file-range`).

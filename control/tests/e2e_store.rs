@@ -13,19 +13,11 @@ use std::path::Path;
 use serde_json::{Value, json};
 use support::msrp_peer::{MsrpPeer, sha256_hex};
 use support::sdp::{answer as answer_sdp, path_of};
-use support::{Control, EventLog, RelayProcess};
+use support::{Control, EventLog, RelayProcess, with};
 
 const SENDER: &str = "msrp://127.0.0.1:7654/alice9;tcp";
 const CHUNK: usize = 64 * 1024;
 const TABLET: &str = "<urn:gsma:imei:35-tablet>";
-
-fn with(ids: &Value, extra: Value) -> Value {
-    let mut v = ids.clone();
-    v.as_object_mut()
-        .unwrap()
-        .extend(extra.as_object().unwrap().clone());
-    v
-}
 
 fn local(store: &Path) -> String {
     format!("[store]\npath = {:?}\n", store.display().to_string())

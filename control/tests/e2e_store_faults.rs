@@ -14,19 +14,11 @@ use std::net::SocketAddr;
 use serde_json::{Value, json};
 use support::msrp_peer::{MsrpPeer, sha256_hex};
 use support::sdp::{answer as answer_sdp, path_of};
-use support::{Control, EventLog, RelayProcess};
+use support::{Control, EventLog, RelayProcess, with};
 
 const SIZE: usize = 4 << 20;
 const CHUNK: usize = 64 * 1024;
 const LOGGED: &str = "store write failed";
-
-fn with(ids: &Value, extra: Value) -> Value {
-    let mut v = ids.clone();
-    v.as_object_mut()
-        .unwrap()
-        .extend(extra.as_object().unwrap().clone());
-    v
-}
 
 /// PF-DEFER under a failing backend: two file transfers, each to a phone
 /// that answers and a tablet that never does. Both phones get every byte

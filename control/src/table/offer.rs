@@ -387,23 +387,8 @@ impl super::Core {
             }
             return Ok((reply, sender_sdp));
         }
-        plane.answer(
-            dev.leg,
-            PlaneAnswer {
-                peer_path: path,
-                setup: device_setup,
-            },
-        )?;
-        dev.status = DeviceStatus::Answered;
+        connect_accepted(&*plane, e, di, path, device_setup, forward)?;
         if forward {
-            plane.answer(
-                e.upstream.leg,
-                PlaneAnswer {
-                    peer_path: e.upstream.peer_path.clone(),
-                    setup: e.upstream.plane_setup,
-                },
-            )?;
-            e.upstream.answered = true;
             // A delivery from the store has no SIP sender to answer.
             if e.replay.is_none() {
                 reply.forward = true;
@@ -412,6 +397,32 @@ impl super::Core {
         }
         Ok((reply, sender_sdp))
     }
+}
+
+/// Device `di` accepted: its leg is answered (its path, who connects) and,
+/// on the first accept (`upstream`), the sender's leg too.
+pub(super) fn connect_accepted(
+    plane: &dyn crate::plane::DataPlane,
+    e: &mut Entry,
+    di: usize,
+    peer_path: Vec<Bytes>,
+    setup: PlaneSetup,
+    upstream: bool,
+) -> Result<(), TableError> {
+    let dev = e.devices.get_mut(di).ok_or(TableError::Ending)?;
+    plane.answer(dev.leg, PlaneAnswer { peer_path, setup })?;
+    dev.status = DeviceStatus::Answered;
+    if upstream {
+        plane.answer(
+            e.upstream.leg,
+            PlaneAnswer {
+                peer_path: e.upstream.peer_path.clone(),
+                setup: e.upstream.plane_setup,
+            },
+        )?;
+        e.upstream.answered = true;
+    }
+    Ok(())
 }
 
 pub(crate) fn kind_name(k: RequestKind) -> String {

@@ -24,11 +24,11 @@
 
 use std::time::Instant;
 
-use msrp_relay::fanout::{Answer as PlaneAnswer, Setup as PlaneSetup};
+use msrp_relay::fanout::Setup as PlaneSetup;
 
-use super::offer::{active_media, first_hop_addr, peer_path};
+use super::offer::{active_media, connect_accepted, first_hop_addr, peer_path};
 use super::store::ReplayOf;
-use super::{ConnId, DeviceStatus, TableError};
+use super::{ConnId, TableError};
 use crate::policy::{ForkAction, RequestKind, Response};
 use crate::protocol::{MsrpProtocol, Offer, OfferReply};
 use crate::sdp::{ConnectionRole, Direction, FileSelector, Rewrite, Sdp, Setup, negotiate_setup};
@@ -167,29 +167,11 @@ impl super::Core {
         let e = self.sessions.get_mut(key).ok_or(TableError::Ending)?;
         let di = e.device(&o.via_branch)?;
         let actions = e.fork.respond(&o.via_branch, Response::Accept)?;
-        let dev = &mut e.devices[di];
-        dev.to_tag = Some(o.from_tag.clone());
-        plane.answer(
-            dev.leg,
-            PlaneAnswer {
-                peer_path: path,
-                setup: device_setup,
-            },
-        )?;
-        dev.status = DeviceStatus::Answered;
-        if actions
+        e.devices[di].to_tag = Some(o.from_tag.clone());
+        let first = actions
             .iter()
-            .any(|a| matches!(a, ForkAction::ForwardAnswer { .. }))
-        {
-            plane.answer(
-                e.upstream.leg,
-                PlaneAnswer {
-                    peer_path: e.upstream.peer_path.clone(),
-                    setup: e.upstream.plane_setup,
-                },
-            )?;
-            e.upstream.answered = true;
-        }
+            .any(|a| matches!(a, ForkAction::ForwardAnswer { .. }));
+        connect_accepted(&*plane, e, di, path, device_setup, first)?;
         Ok(answer)
     }
 }

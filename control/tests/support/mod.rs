@@ -26,6 +26,16 @@ use serde_json::{Value, json};
 /// Safety bound of any single wait.
 pub const WAIT: Duration = Duration::from_secs(60);
 
+/// `ids` (a call's keys) with `extra`'s fields added: one command.
+#[allow(dead_code)] // not every test binary sends keyed commands
+pub fn with(ids: &Value, extra: Value) -> Value {
+    let mut v = ids.clone();
+    if let (Some(o), Some(x)) = (v.as_object_mut(), extra.as_object()) {
+        o.extend(x.clone());
+    }
+    v
+}
+
 /// The `msrp.io` values to run the data-path tests with: `uring` (skipped,
 /// with the reason printed, where the kernel refuses io_uring) and
 /// `epoll`; `MSRP_TEST_DRIVERS=epoll` (or `uring`) restricts the set.
