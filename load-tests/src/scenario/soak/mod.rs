@@ -164,9 +164,20 @@ pub fn run(a: &SoakArgs) -> Result<Report> {
         put("RSS, last minute (median)", "KiB", l);
         put("RSS last / first", "×", l / f);
     }
-    if let (Some(f), Some(l)) = (samples.first(), samples.last()) {
-        put("open fds, first sample", "", f.fds as f64);
-        put("open fds, last sample", "", l.fds as f64);
+    let fds_between = |from: f64, to: f64| {
+        let v: Vec<f64> = samples
+            .iter()
+            .filter(|s| s.t >= from && s.t < to)
+            .map(|s| s.fds as f64)
+            .collect();
+        median(&v)
+    };
+    if let (Some(f), Some(l)) = (
+        fds_between(0.0, minute),
+        fds_between(took - minute, took + 1.0),
+    ) {
+        put("open fds, first minute (median)", "", f);
+        put("open fds, last minute (median)", "", l);
     }
     if let Some(e) = lock(&first_error).take() {
         rep.notes.push(format!("first failure: {e}"));
