@@ -34,10 +34,7 @@ fn pull(path: &str, selector: &str, extra: &str) -> String {
 #[test]
 fn ft_resume_a_transfer_cut_at_60_percent_completes_from_the_store() {
     let store = tempfile::tempdir().unwrap();
-    resumed(&format!(
-        "[store]\npath = {:?}\n",
-        store.path().display().to_string()
-    ));
+    resumed(&support::local_store(store.path()));
 }
 
 /// FT-RESUME on the S3 backend, against a real S3-compatible server

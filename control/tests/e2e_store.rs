@@ -8,7 +8,6 @@
 mod support;
 
 use std::net::SocketAddr;
-use std::path::Path;
 
 use serde_json::{Value, json};
 use support::msrp_peer::{MsrpPeer, sha256_hex};
@@ -19,10 +18,6 @@ const SENDER: &str = "msrp://127.0.0.1:7654/alice9;tcp";
 const CHUNK: usize = 64 * 1024;
 const TABLET: &str = "<urn:gsma:imei:35-tablet>";
 
-fn local(store: &Path) -> String {
-    format!("[store]\npath = {:?}\n", store.display().to_string())
-}
-
 /// PF-DEFER, CPM-MLD-016/017 (the missing device catches up from the
 /// store), local-disk backend: 50 MiB to a phone and a tablet; the tablet
 /// never answers. The item is stored for the tablet alone; after a restart
@@ -32,7 +27,7 @@ fn local(store: &Path) -> String {
 #[test]
 fn pf_defer_absent_device_gets_the_whole_file_from_the_store_after_a_restart() {
     let store = tempfile::tempdir().unwrap();
-    deferred_delivery(&local(store.path()));
+    deferred_delivery(&support::local_store(store.path()));
 }
 
 /// PF-DEFER: the same on the S3 backend, against a real S3-compatible

@@ -30,7 +30,7 @@ fn pf_defer_a_failing_disk_leaves_the_live_fan_out_unharmed_and_is_reported() {
     let mut relay = RelayProcess::start_logged(
         support::drivers()[0],
         "",
-        &format!("[store]\npath = {:?}\n", store.path().display().to_string()),
+        &support::local_store(store.path()),
         Some("warn"),
     );
     let mut stderr = relay.take_stderr().unwrap();

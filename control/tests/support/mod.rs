@@ -26,6 +26,12 @@ use serde_json::{Value, json};
 /// Safety bound of any single wait.
 pub const WAIT: Duration = Duration::from_secs(60);
 
+/// A `[store]` table on local disk at `dir`.
+#[allow(dead_code)] // not every test binary has a store
+pub fn local_store(dir: &Path) -> String {
+    format!("[store]\npath = {:?}\n", dir.display().to_string())
+}
+
 /// `ids` (a call's keys) with `extra`'s fields added: one command.
 #[allow(dead_code)] // not every test binary sends keyed commands
 pub fn with(ids: &Value, extra: Value) -> Value {

@@ -55,12 +55,17 @@ fn fds(pid: u32) -> u64 {
     std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count() as u64)
 }
 
-/// Median RSS (KiB) of the samples in `[from, to)` seconds.
-fn rss_between(samples: &[Sample], from: f64, to: f64) -> Option<f64> {
+/// Median of `of` over the samples in `[from, to)` seconds.
+fn median_between(
+    samples: &[Sample],
+    from: f64,
+    to: f64,
+    of: impl Fn(&Sample) -> u64,
+) -> Option<f64> {
     let v: Vec<f64> = samples
         .iter()
         .filter(|s| s.t >= from && s.t < to)
-        .map(|s| s.rss_kib as f64)
+        .map(|s| of(s) as f64)
         .collect();
     median(&v)
 }
@@ -157,21 +162,14 @@ pub fn run(a: &SoakArgs) -> Result<Report> {
     );
     put("sessions failed", "", t(&totals.errors));
     let minute = 60f64.min(took / 3.0);
-    let first = rss_between(&samples, 0.0, minute);
-    let last = rss_between(&samples, took - minute, took + 1.0);
+    let first = median_between(&samples, 0.0, minute, |s| s.rss_kib);
+    let last = median_between(&samples, took - minute, took + 1.0, |s| s.rss_kib);
     if let (Some(f), Some(l)) = (first, last) {
         put("RSS, first minute (median)", "KiB", f);
         put("RSS, last minute (median)", "KiB", l);
         put("RSS last / first", "×", l / f);
     }
-    let fds_between = |from: f64, to: f64| {
-        let v: Vec<f64> = samples
-            .iter()
-            .filter(|s| s.t >= from && s.t < to)
-            .map(|s| s.fds as f64)
-            .collect();
-        median(&v)
-    };
+    let fds_between = |from, to| median_between(&samples, from, to, |s| s.fds);
     if let (Some(f), Some(l)) = (
         fds_between(0.0, minute),
         fds_between(took - minute, took + 1.0),
