@@ -36,8 +36,11 @@ pub struct Store {
     pub retention_ms: u64,
     /// Session kinds recorded.
     pub kinds: Vec<RequestKind>,
-    /// Multipart part size, bytes (S3's minimum is 5 MiB).
-    pub part_bytes: usize,
+    /// Multipart part size, bytes; unset: the backend's default
+    /// ([`StoreConfig::LOCAL_PART`], [`StoreConfig::S3_PART`]). S3's
+    /// minimum is 5 MiB.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub part_bytes: Option<usize>,
 }
 
 impl Default for Store {
@@ -52,7 +55,7 @@ impl Default for Store {
             s3_allow_http: false,
             retention_ms: 7 * 24 * 3600 * 1000,
             kinds: vec![RequestKind::FileTransfer, RequestKind::LargeMessage],
-            part_bytes: 8 << 20,
+            part_bytes: None,
         }
     }
 }
@@ -74,12 +77,21 @@ impl Store {
         if !local && !s3 {
             return Ok(None);
         }
-        if self.part_bytes < 5 << 20 {
-            return Err(ConfigError::Invalid(format!(
-                "[store] part-bytes = {}: S3 multipart parts are at least 5 MiB",
-                self.part_bytes
-            )));
-        }
+        let part_size = match self.part_bytes {
+            Some(0) => {
+                return Err(ConfigError::Invalid(
+                    "[store] part-bytes = 0: a part holds at least one byte".into(),
+                ));
+            }
+            Some(n) if s3 && n < 5 << 20 => {
+                return Err(ConfigError::Invalid(format!(
+                    "[store] part-bytes = {n}: S3 multipart parts are at least 5 MiB"
+                )));
+            }
+            Some(n) => n,
+            None if s3 => StoreConfig::S3_PART,
+            None => StoreConfig::LOCAL_PART,
+        };
         if self.kinds.contains(&RequestKind::Pager) {
             return Err(ConfigError::Invalid(
                 "[store] kinds: pager messages are SIP MESSAGEs, not MSRP sessions".into(),
@@ -96,7 +108,38 @@ impl Store {
                 allow_http: self.s3_allow_http,
             }),
             retention: Duration::from_millis(self.retention_ms),
-            part_size: self.part_bytes,
+            part_size,
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(toml_text: &str) -> Result<Option<StoreConfig>, ConfigError> {
+        let store: Store = toml::from_str(toml_text).expect("toml");
+        store.backend()
+    }
+
+    #[test]
+    fn pf_defer_part_size_defaults_by_backend() {
+        let local = parse("path = \"/tmp/s\"").expect("ok").expect("on");
+        assert_eq!(local.part_size, StoreConfig::LOCAL_PART);
+        let s3 = parse("s3-bucket = \"b\"").expect("ok").expect("on");
+        assert_eq!(s3.part_size, StoreConfig::S3_PART);
+        assert_eq!(parse("").expect("ok"), None);
+    }
+
+    #[test]
+    fn pf_defer_part_bytes_below_s3_minimum_is_refused_on_s3_only() {
+        let local = parse("path = \"/tmp/s\"\npart-bytes = 65536")
+            .expect("ok")
+            .expect("on");
+        assert_eq!(local.part_size, 65_536);
+        let e = parse("s3-bucket = \"b\"\npart-bytes = 65536").expect_err("too small");
+        assert!(e.to_string().contains("at least 5 MiB"), "{e}");
+        let e = parse("path = \"/tmp/s\"\npart-bytes = 0").expect_err("zero");
+        assert!(e.to_string().contains("part-bytes = 0"), "{e}");
     }
 }

@@ -38,6 +38,8 @@ use super::{BodyWriter, StoreError};
 pub const REPLAY_CHUNK: u64 = 256 * 1024;
 
 const READ_BUF: usize = 256 * 1024;
+/// Receive space below which a fresh `READ_BUF` is taken.
+const READ_MIN: usize = 16 * 1024;
 
 /// How long a replay waits for the relay to answer a chunk before it gives
 /// up (the device is then not marked delivered).
@@ -74,7 +76,14 @@ fn next_event(s: &mut TcpStream, dec: &mut Decoder, buf: &mut BytesMut) -> Optio
                 return None;
             }
         }
-        buf.resize(READ_BUF, 0);
+        // `buf` is zeroed receive space: a read fills its front, which is
+        // split off and fed, so the decoder's slices of it (and the body
+        // writer's, see `writer::SHARE_MIN`) share one allocation. A new
+        // one is made when little is left, never grown in place (growing
+        // would copy the zeroes still unread).
+        if buf.len() < READ_MIN {
+            *buf = BytesMut::zeroed(READ_BUF);
+        }
         match s.read(&mut buf[..]) {
             Ok(0) | Err(_) => return None,
             Ok(n) => dec.feed(buf.split_to(n).freeze()),
@@ -252,7 +261,7 @@ impl Recording<'_> {
             match next_event(s, dec, buf) {
                 Some(Event::Body(b)) => {
                     if let Some(m) = mid {
-                        self.write(m, &b);
+                        self.write(m, b);
                     }
                 }
                 Some(Event::End(flag)) => {
@@ -317,7 +326,7 @@ impl Recording<'_> {
         );
     }
 
-    fn write(&mut self, mid: &Bytes, b: &[u8]) {
+    fn write(&mut self, mid: &Bytes, b: Bytes) {
         let Some(o) = self.open.get_mut(mid) else {
             return;
         };

@@ -3,9 +3,9 @@
 use std::collections::VecDeque;
 use std::fmt;
 
-use bytes::BytesMut;
+use bytes::Bytes;
 use object_store::path::Path;
-use object_store::{MultipartUpload, PutPayload};
+use object_store::{MultipartUpload, PutPayloadMut};
 use sha2::{Digest, Sha256};
 use tokio::task::JoinHandle;
 
@@ -14,6 +14,12 @@ use super::config::backend_err;
 
 /// Body parts uploading at once per writer.
 const MAX_IN_FLIGHT: usize = 2;
+
+/// Slices at least this long join a part without a copy (they keep their
+/// receive buffer alive until the part is written); shorter ones are
+/// copied, so that a stream of tiny chunks cannot pin a receive buffer
+/// per byte stored.
+const SHARE_MIN: usize = 16 * 1024;
 
 /// The bytes and SHA-256 of a finished body.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,8 +32,9 @@ pub struct BodyInfo {
 
 /// Writes one body (`items/<id>/body-<index>`) as a multipart upload.
 ///
-/// [`write`](Self::write) buffers and uploads a part every `part-size`
-/// bytes (at most two uploading at once); [`finish`](Self::finish) uploads
+/// [`write`](Self::write) gathers slices and uploads a part once
+/// `part-size` bytes are in (at most two uploading at once); a part is the
+/// slices themselves, not a copy, unless they are short; [`finish`](Self::finish) uploads
 /// the rest and completes the upload, and only then is the body visible.
 /// A writer dropped unfinished aborts its upload, like
 /// [`abort`](Self::abort). After an error the writer is closed: the upload
@@ -36,7 +43,7 @@ pub struct BodyWriter {
     store: Store,
     key: Path,
     upload: Option<Box<dyn MultipartUpload>>,
-    buf: BytesMut,
+    part: PutPayloadMut,
     hasher: Sha256,
     written: u64,
     in_flight: VecDeque<JoinHandle<object_store::Result<()>>>,
@@ -47,7 +54,7 @@ impl fmt::Debug for BodyWriter {
         f.debug_struct("BodyWriter")
             .field("key", &self.key.as_ref())
             .field("written", &self.written)
-            .field("buffered", &self.buf.len())
+            .field("buffered", &self.part.content_length())
             .field("in_flight", &self.in_flight.len())
             .field("open", &self.upload.is_some())
             .finish()
@@ -57,7 +64,7 @@ impl fmt::Debug for BodyWriter {
 impl BodyWriter {
     pub(super) fn new(store: Store, key: Path, upload: Box<dyn MultipartUpload>) -> BodyWriter {
         BodyWriter {
-            buf: BytesMut::with_capacity(store.part_size()),
+            part: PutPayloadMut::new(),
             store,
             key,
             upload: Some(upload),
@@ -67,22 +74,24 @@ impl BodyWriter {
         }
     }
 
-    /// Appends `data`; uploads a part each time `part-size` bytes are
-    /// buffered, waiting while two parts are still uploading.
-    pub fn write(&mut self, data: &[u8]) -> Result<(), StoreError> {
+    /// Appends `data`; uploads a part each time `part-size` bytes are in,
+    /// waiting while two parts are still uploading.
+    pub fn write(&mut self, data: Bytes) -> Result<(), StoreError> {
         if self.upload.is_none() {
             return Err(self.closed());
         }
-        self.hasher.update(data);
+        self.hasher.update(&data);
         self.written += data.len() as u64;
-        self.buf.extend_from_slice(data);
-        let part_size = self.store.part_size();
-        while self.buf.len() >= part_size {
-            let part = self.buf.split_to(part_size).freeze();
-            if let Err(e) = self.send_part(PutPayload::from(part)) {
-                self.abort_upload();
-                return Err(e);
-            }
+        if data.len() >= SHARE_MIN {
+            self.part.push(data);
+        } else {
+            self.part.extend_from_slice(&data);
+        }
+        if self.part.content_length() >= self.store.part_size()
+            && let Err(e) = self.send_part()
+        {
+            self.abort_upload();
+            return Err(e);
         }
         Ok(())
     }
@@ -111,9 +120,8 @@ impl BodyWriter {
         if self.upload.is_none() {
             return Err(self.closed());
         }
-        if !self.buf.is_empty() {
-            let rest = self.buf.split().freeze();
-            self.send_part(PutPayload::from(rest))?;
+        if !self.part.is_empty() {
+            self.send_part()?;
         }
         while !self.in_flight.is_empty() {
             self.wait_oldest()?;
@@ -133,7 +141,9 @@ impl BodyWriter {
         })
     }
 
-    fn send_part(&mut self, part: PutPayload) -> Result<(), StoreError> {
+    /// Uploads what [`write`](Self::write) gathered as the next part.
+    fn send_part(&mut self) -> Result<(), StoreError> {
+        let part = std::mem::take(&mut self.part).freeze();
         while self.in_flight.len() >= MAX_IN_FLIGHT {
             self.wait_oldest()?;
         }
