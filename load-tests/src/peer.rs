@@ -9,9 +9,9 @@
 //! A connection is a [`Wire`]: plain TCP or TLS, the same code above it.
 
 use std::io::{IoSlice, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::net::Shutdown;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, mpsc};
+use std::sync::{Arc, Condvar, Mutex, PoisonError, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -20,57 +20,14 @@ use msrp_relay::msrp::encode::{self, SendHead};
 use msrp_relay::msrp::{ByteRange, Decoder, Event, Flag, Limits, Method, RequestHead, StatusCode};
 
 use crate::error::{Context, LoadError, Result};
+use crate::net::write_all_vectored;
 use crate::rate::RateLimiter;
+use crate::sync::lock;
 use crate::wire::Wire;
 
 /// A connection's write side, shared by the thread that sends content and
 /// the reader thread that answers requests (writes never interleave).
 pub type SharedWriter = Arc<Mutex<Wire>>;
-
-/// Locks a mutex, ignoring poisoning (a panicked peer thread must not
-/// take the whole run down with a second panic).
-pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// Opens a TCP connection with `TCP_NODELAY` and, when given, the buffer
-/// sizes (set before connecting, so the window is small from the start).
-pub fn connect(
-    addr: SocketAddr,
-    rcvbuf: Option<usize>,
-    sndbuf: Option<usize>,
-) -> Result<TcpStream> {
-    let ctx = || format!("connect to {addr}");
-    let sock = socket2::Socket::new(
-        socket2::Domain::for_address(addr),
-        socket2::Type::STREAM,
-        None,
-    )
-    .context(ctx)?;
-    if let Some(n) = rcvbuf {
-        sock.set_recv_buffer_size(n).context(ctx)?;
-    }
-    if let Some(n) = sndbuf {
-        sock.set_send_buffer_size(n).context(ctx)?;
-    }
-    sock.connect(&addr.into()).context(ctx)?;
-    sock.set_tcp_nodelay(true).context(ctx)?;
-    Ok(sock.into())
-}
-
-/// Writes every byte of `bufs` with vectored writes.
-pub fn write_all_vectored(w: &mut impl Write, mut bufs: &mut [IoSlice<'_>]) -> std::io::Result<()> {
-    IoSlice::advance_slices(&mut bufs, 0);
-    while !bufs.is_empty() {
-        match w.write_vectored(bufs) {
-            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
-            Ok(n) => IoSlice::advance_slices(&mut bufs, n),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
-}
 
 /// One side of an MSRP session: its own URI, the peer's, and transaction
 /// ids.

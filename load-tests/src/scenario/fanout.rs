@@ -18,9 +18,8 @@ use super::tcpfan::TcpFanout;
 use crate::cli::{Baseline, FanoutArgs, Verify};
 use crate::control::{answer_sdp, offer_sdp, relay_endpoint};
 use crate::error::{Context, LoadError, Result};
-use crate::peer::{
-    AckHandler, Acks, Conn, Endpoint, Handler, ReadOpts, connect, is_content, send_file,
-};
+use crate::net::connect;
+use crate::peer::{AckHandler, Acks, Conn, Endpoint, Handler, ReadOpts, is_content, send_file};
 use crate::report::{Compare, Report};
 use crate::stats::{fmt_size, gb_per_s, median};
 use crate::sys::CpuMeter;
@@ -396,7 +395,7 @@ fn spawn_sender(
             )?;
             let took = t0.elapsed();
             if close_after {
-                let _ = crate::peer::lock(&conn.writer).shutdown(std::net::Shutdown::Write);
+                let _ = crate::sync::lock(&conn.writer).shutdown(std::net::Shutdown::Write);
             }
             // The caller keeps the connection: the relay's sender leg stays
             // up until the front end's delete.
