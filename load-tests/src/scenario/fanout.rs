@@ -3,6 +3,7 @@
 //! verified.
 
 use std::net::{SocketAddr, TcpListener};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
@@ -1110,9 +1111,31 @@ pub fn run(a: &FanoutArgs) -> Result<Report> {
     }
     rep.detail = json!({"cases": detail});
     if let Some(dir) = &a.common.plot {
-        crate::plot::throughput(dir, &plot_points)?;
+        plot(dir, &plot_points)?;
     }
     Ok(rep)
+}
+
+/// The modes of the throughput plot, one line each, in drawing order.
+const PLOT_LINES: [Mode; 3] = [Mode::Relay, Mode::Direct, Mode::Tcp];
+
+/// `throughput.svg` of (mode, devices, aggregate GB/s, median fast
+/// device's GB/s) points.
+fn plot(dir: &Path, points: &[(Mode, usize, f64, Option<f64>)]) -> Result<()> {
+    let names: Vec<String> = PLOT_LINES.iter().map(|m| format!("{m:?}")).collect();
+    let lines: Vec<&str> = names.iter().map(String::as_str).collect();
+    let runs: Vec<crate::plot::Run> = points
+        .iter()
+        .filter_map(|&(mode, devices, aggregate, per_device)| {
+            Some(crate::plot::Run {
+                line: PLOT_LINES.iter().position(|m| *m == mode)?,
+                devices,
+                aggregate,
+                per_device,
+            })
+        })
+        .collect();
+    crate::plot::throughput(dir, &lines, &runs)
 }
 
 /// One relay run with a progress bar, checked byte-exact, then settled.
