@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::error::{Context, LoadError, Result};
-use crate::peer::lock;
+use crate::sync::lock;
 
 type Pending = Arc<Mutex<HashMap<u64, mpsc::Sender<Value>>>>;
 

@@ -9,15 +9,17 @@
 //! `--baseline tcp`: a plain TCP fan-out without MSRP parsing).
 //!
 //! Modules: [`cli`] (arguments), [`peer`] (MSRP endpoints on blocking
-//! sockets), [`control`] (the front end's side of the control socket),
-//! [`relay`] (the relay under test), [`scenario`] (demo, fanout, chat,
-//! setup, idle, handshake), [`tls`] and [`wire`] (peers over TLS with
-//! `--tls`), [`rate`], [`stats`], [`report`], [`plot`], [`sys`].
+//! sockets), [`net`] (their TCP sockets), [`control`] (the front end's
+//! side of the control socket), [`relay`] (the relay under test),
+//! [`scenario`] (demo, fanout, chat, setup, idle, handshake, soak,
+//! deliver), [`tls`] and [`wire`] (peers over TLS with `--tls`),
+//! [`rate`], [`stats`], [`report`], [`plot`], [`sync`], [`sys`].
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod cli;
 pub mod control;
 pub mod error;
+pub mod net;
 pub mod peer;
 pub mod plot;
 pub mod rate;
@@ -25,6 +27,7 @@ pub mod relay;
 pub mod report;
 pub mod scenario;
 pub mod stats;
+pub mod sync;
 pub mod sys;
 pub mod tls;
 pub mod wire;

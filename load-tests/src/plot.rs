@@ -1,12 +1,12 @@
 //! SVG plots (plotters, SVG backend only): throughput against device
-//! count, and latency percentiles.
+//! count, latency percentiles, and a value over time. Each takes plain
+//! numbers and labels; a scenario turns its results into them.
 
 use std::path::Path;
 
 use plotters::prelude::*;
 
 use crate::error::{LoadError, Result};
-use crate::scenario::fanout::Mode;
 
 fn err(e: impl std::fmt::Display) -> LoadError {
     LoadError::Output(format!("plot: {e}"))
@@ -18,14 +18,27 @@ const COLORS: [RGBColor; 3] = [
     RGBColor(40, 150, 60),
 ];
 
+/// One run in [`throughput`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Run {
+    /// The line it belongs to: an index into the line names.
+    pub line: usize,
+    /// Devices per session.
+    pub devices: usize,
+    /// Aggregate GB/s.
+    pub aggregate: f64,
+    /// The median fast device's GB/s.
+    pub per_device: Option<f64>,
+}
+
 /// `throughput.svg`: aggregate GB/s (and the median fast device's) against
-/// devices per session, one line per mode. Points are (mode, devices,
-/// aggregate, per-device); repeated runs are averaged per point.
-pub fn throughput(dir: &Path, points: &[(Mode, usize, f64, Option<f64>)]) -> Result<()> {
+/// devices per session, one line per name in `lines` (e.g. one per mode);
+/// repeated runs are averaged per point.
+pub fn throughput(dir: &Path, lines: &[&str], points: &[Run]) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(err)?;
     let path = dir.join("throughput.svg");
-    let xmax = points.iter().map(|p| p.1).max().unwrap_or(1).max(2) as f64;
-    let ymax = points.iter().map(|p| p.2).fold(0.1, f64::max) * 1.15;
+    let xmax = points.iter().map(|p| p.devices).max().unwrap_or(1).max(2) as f64;
+    let ymax = points.iter().map(|p| p.aggregate).fold(0.1, f64::max) * 1.15;
     let root = SVGBackend::new(&path, (800, 500)).into_drawing_area();
     root.fill(&WHITE).map_err(err)?;
     let mut chart = ChartBuilder::on(&root)
@@ -41,12 +54,12 @@ pub fn throughput(dir: &Path, points: &[(Mode, usize, f64, Option<f64>)]) -> Res
         .y_desc("GB/s")
         .draw()
         .map_err(err)?;
-    for (i, mode) in [Mode::Relay, Mode::Direct, Mode::Tcp].iter().enumerate() {
+    for (i, name) in lines.iter().enumerate() {
         for (per_device, style) in [(false, 0), (true, 1)] {
             let mut xs: Vec<usize> = points
                 .iter()
-                .filter(|p| p.0 == *mode)
-                .map(|p| p.1)
+                .filter(|p| p.line == i)
+                .map(|p| p.devices)
                 .collect();
             xs.sort_unstable();
             xs.dedup();
@@ -55,8 +68,14 @@ pub fn throughput(dir: &Path, points: &[(Mode, usize, f64, Option<f64>)]) -> Res
                 .filter_map(|&x| {
                     let v: Vec<f64> = points
                         .iter()
-                        .filter(|p| p.0 == *mode && p.1 == x)
-                        .filter_map(|p| if per_device { p.3 } else { Some(p.2) })
+                        .filter(|p| p.line == i && p.devices == x)
+                        .filter_map(|p| {
+                            if per_device {
+                                p.per_device
+                            } else {
+                                Some(p.aggregate)
+                            }
+                        })
                         .collect();
                     (!v.is_empty()).then(|| (x as f64, v.iter().sum::<f64>() / v.len() as f64))
                 })
@@ -64,9 +83,9 @@ pub fn throughput(dir: &Path, points: &[(Mode, usize, f64, Option<f64>)]) -> Res
             if series.is_empty() {
                 continue;
             }
-            let color = COLORS[i];
+            let color = COLORS[i % COLORS.len()];
             let label = format!(
-                "{mode:?} {}",
+                "{name} {}",
                 if per_device {
                     "per device"
                 } else {

@@ -26,7 +26,7 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, ServerName};
 
 use crate::error::{LoadError, Result};
-use crate::peer::lock;
+use crate::sync::lock;
 
 /// Ciphertext (and plaintext) rustls may buffer per connection: a whole
 /// 64 KiB chunk with its head is encrypted in one write.

@@ -101,7 +101,7 @@ fn concurrent_reader_and_writer_see_every_byte() {
             IoSlice::new(&data[m1..m2]),
             IoSlice::new(&data[m2..end]),
         ];
-        crate::peer::write_all_vectored(&mut w, &mut iov).unwrap();
+        crate::net::write_all_vectored(&mut w, &mut iov).unwrap();
         at = end;
         k += 1;
     }

@@ -55,7 +55,7 @@ impl Wire {
     }
 }
 
-/// Connects to `addr` (see [`crate::peer::connect`]) and, with `tls`,
+/// Connects to `addr` (see [`crate::net::connect`]) and, with `tls`,
 /// makes the TLS handshake (at most `wait`).
 pub fn connect(
     addr: SocketAddr,
@@ -63,7 +63,7 @@ pub fn connect(
     bufs: (Option<usize>, Option<usize>),
     wait: Duration,
 ) -> Result<Wire> {
-    let s = crate::peer::connect(addr, bufs.0, bufs.1)?;
+    let s = crate::net::connect(addr, bufs.0, bufs.1)?;
     match tls {
         None => Ok(Wire::Tcp(s)),
         Some(cfg) => Ok(Wire::Tls(

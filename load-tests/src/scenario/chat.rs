@@ -19,10 +19,12 @@ use super::tcpfan::TcpFanout;
 use crate::cli::{Baseline, ChatArgs};
 use crate::control::{answer_sdp, offer_sdp, relay_endpoint};
 use crate::error::{Context, LoadError, Result};
-use crate::peer::{Conn, Endpoint, Handler, ReadOpts, SharedWriter, connect, is_content, lock};
+use crate::net::connect;
+use crate::peer::{Conn, Endpoint, Handler, ReadOpts, SharedWriter, is_content};
 use crate::rate::Schedule;
 use crate::report::{Compare, Report};
 use crate::stats::{Percentiles, histogram, record};
+use crate::sync::lock;
 use crate::sys::CpuMeter;
 use crate::wire;
 

@@ -3,6 +3,7 @@
 //! verified.
 
 use std::net::{SocketAddr, TcpListener};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
@@ -18,9 +19,8 @@ use super::tcpfan::TcpFanout;
 use crate::cli::{Baseline, FanoutArgs, Verify};
 use crate::control::{answer_sdp, offer_sdp, relay_endpoint};
 use crate::error::{Context, LoadError, Result};
-use crate::peer::{
-    AckHandler, Acks, Conn, Endpoint, Handler, ReadOpts, connect, is_content, send_file,
-};
+use crate::net::connect;
+use crate::peer::{AckHandler, Acks, Conn, Endpoint, Handler, ReadOpts, is_content, send_file};
 use crate::report::{Compare, Report};
 use crate::stats::{fmt_size, gb_per_s, median};
 use crate::sys::CpuMeter;
@@ -396,7 +396,7 @@ fn spawn_sender(
             )?;
             let took = t0.elapsed();
             if close_after {
-                let _ = crate::peer::lock(&conn.writer).shutdown(std::net::Shutdown::Write);
+                let _ = crate::sync::lock(&conn.writer).shutdown(std::net::Shutdown::Write);
             }
             // The caller keeps the connection: the relay's sender leg stays
             // up until the front end's delete.
@@ -981,6 +981,25 @@ fn add_rows(rep: &mut Report, case: &str, r: &RunResult) {
     push(rep, "load tool CPU", "cores", Compare::None, r.tool_cores);
 }
 
+/// The `--tls` ratios of a case: aggregate throughput and relay CPU per
+/// GB.
+fn tls_ratios(rep: &mut Report, case: &str, tls: &RunResult, plain: &RunResult) {
+    super::versus::ratio(
+        rep,
+        case,
+        "aggregate to devices",
+        Some(tls.aggregate_gbps),
+        Some(plain.aggregate_gbps),
+    );
+    super::versus::ratio(
+        rep,
+        case,
+        "relay CPU per GB delivered",
+        tls.relay_cpu_s_per_gb,
+        plain.relay_cpu_s_per_gb,
+    );
+}
+
 /// The `fanout` scenario.
 pub fn run(a: &FanoutArgs) -> Result<Report> {
     let env = Env::open_tls(&a.common, "", &a.tls)?;
@@ -1031,7 +1050,7 @@ pub fn run(a: &FanoutArgs) -> Result<Report> {
                     let label = format!("run {} {tcase}", run + 1);
                     let rt = relay_case(&env, &pt, &file, &format!("r{run}m{m}tls"), &label)?;
                     add_rows(&mut rep, &tcase, &rt);
-                    super::versus::fanout(&mut rep, &tcase, &rt, &r);
+                    tls_ratios(&mut rep, &tcase, &rt, &r);
                     Some(rt)
                 }
                 None => None,
@@ -1111,9 +1130,31 @@ pub fn run(a: &FanoutArgs) -> Result<Report> {
     }
     rep.detail = json!({"cases": detail});
     if let Some(dir) = &a.common.plot {
-        crate::plot::throughput(dir, &plot_points)?;
+        plot(dir, &plot_points)?;
     }
     Ok(rep)
+}
+
+/// The modes of the throughput plot, one line each, in drawing order.
+const PLOT_LINES: [Mode; 3] = [Mode::Relay, Mode::Direct, Mode::Tcp];
+
+/// `throughput.svg` of (mode, devices, aggregate GB/s, median fast
+/// device's GB/s) points.
+fn plot(dir: &Path, points: &[(Mode, usize, f64, Option<f64>)]) -> Result<()> {
+    let names: Vec<String> = PLOT_LINES.iter().map(|m| format!("{m:?}")).collect();
+    let lines: Vec<&str> = names.iter().map(String::as_str).collect();
+    let runs: Vec<crate::plot::Run> = points
+        .iter()
+        .filter_map(|&(mode, devices, aggregate, per_device)| {
+            Some(crate::plot::Run {
+                line: PLOT_LINES.iter().position(|m| *m == mode)?,
+                devices,
+                aggregate,
+                per_device,
+            })
+        })
+        .collect();
+    crate::plot::throughput(dir, &lines, &runs)
 }
 
 /// One relay run with a progress bar, checked byte-exact, then settled.

@@ -25,9 +25,11 @@ use super::fanout::Mode;
 use crate::cli::{Baseline, ChatArgs};
 use crate::control::{answer_sdp, offer_sdp, relay_endpoint};
 use crate::error::{Context, LoadError, Result};
-use crate::peer::{Conn, Endpoint, Handler, ReadOpts, SharedWriter, connect, is_content, lock};
+use crate::net::connect;
+use crate::peer::{Conn, Endpoint, Handler, ReadOpts, SharedWriter, is_content};
 use crate::report::{Compare, Report};
 use crate::stats::{Percentiles, histogram, record};
+use crate::sync::lock;
 
 const OPTS: ReadOpts = ReadOpts {
     buf: 64 << 10,

@@ -17,10 +17,10 @@ use super::Env;
 use crate::cli::SetupArgs;
 use crate::control::{answer_sdp, offer_sdp};
 use crate::error::{Context, LoadError, Result};
-use crate::peer::lock;
 use crate::rate::Schedule;
 use crate::report::{Compare, Report};
 use crate::stats::{Percentiles, histogram, record};
+use crate::sync::lock;
 
 #[derive(Deserialize)]
 struct Reply {

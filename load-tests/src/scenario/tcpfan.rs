@@ -13,7 +13,7 @@ use std::thread::JoinHandle;
 use bytes::{Bytes, BytesMut};
 
 use crate::error::{Context, Result};
-use crate::peer::{connect, write_all_vectored};
+use crate::net::{connect, write_all_vectored};
 
 /// Queued reads per device before the copier blocks.
 const QUEUE: usize = 64;

@@ -3,7 +3,6 @@
 //! of the pair ran back to back, on the same relay), and the table shows
 //! the median of the runs' ratios.
 
-use super::fanout::RunResult;
 use crate::report::{Compare, Report};
 
 /// Pushes `tls / plain` as the row `{metric}, TLS / plain` of `case`.
@@ -15,24 +14,6 @@ pub fn ratio(rep: &mut Report, case: &str, metric: &str, tls: Option<f64>, plain
             .relay
             .push(t / p);
     }
-}
-
-/// The fan-out ratios: aggregate throughput and relay CPU per GB.
-pub fn fanout(rep: &mut Report, case: &str, tls: &RunResult, plain: &RunResult) {
-    ratio(
-        rep,
-        case,
-        "aggregate to devices",
-        Some(tls.aggregate_gbps),
-        Some(plain.aggregate_gbps),
-    );
-    ratio(
-        rep,
-        case,
-        "relay CPU per GB delivered",
-        tls.relay_cpu_s_per_gb,
-        plain.relay_cpu_s_per_gb,
-    );
 }
 
 /// The chat rows: device latency TLS − plain, relay CPU TLS / plain;

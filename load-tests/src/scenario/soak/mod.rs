@@ -21,9 +21,10 @@ use serde_json::json;
 use super::Env;
 use crate::cli::SoakArgs;
 use crate::error::{LoadError, Result};
-use crate::peer::{lock, make_file};
+use crate::peer::make_file;
 use crate::report::{Compare, Report};
 use crate::stats::median;
+use crate::sync::lock;
 use crate::sys::rss_kib;
 
 /// One second's sample.
