@@ -7,8 +7,8 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use super::log::LogConfig;
-use super::pacer::PacerConfig;
-use crate::msrp::{Limits, StatusCode};
+use super::pacer::{PacerConfig, PacerError};
+use crate::msrp::{DecodeError, Limits, StatusCode};
 
 /// A session. Unique for the process's lifetime: the top byte is the
 /// worker (engine) that owns it, so a handle can route commands to it.
@@ -223,7 +223,7 @@ pub enum FailReason {
     /// The peer answered with this status (481: it has no such session).
     Refused(StatusCode),
     /// The peer broke MSRP framing; the connection was closed.
-    Protocol(String),
+    Protocol(DecodeError),
     /// The session ended before the leg connected.
     NeverConnected,
 }
@@ -381,9 +381,9 @@ pub enum EngineError {
     /// A session or leg with this identity exists already.
     #[error("session or leg exists already")]
     Duplicate,
-    /// A configuration the engine cannot take.
+    /// A configuration the engine cannot take (its `done_pacing`).
     #[error("configuration refused: {0}")]
-    Config(String),
+    Config(#[from] PacerError),
     /// A TLS leg was asked for, but the relay has no TLS listener.
     #[error("TLS leg refused: the relay has no TLS listener ([tls] listen)")]
     NoTls,
