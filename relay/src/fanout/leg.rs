@@ -212,7 +212,7 @@ impl Leg {
     }
 
     /// Encodes a request or response into a buffer of its own and queues
-    /// it. No buffer is kept per leg (it was 4 KiB, half a waiting leg's
+    /// it. No buffer is kept per leg (4 KiB would be half a waiting leg's
     /// memory): these are rare next to the chunks, which go through the
     /// session's arena, and one allocation each is freed once written.
     pub(crate) fn push_encoded(&mut self, f: impl FnOnce(&mut BytesMut)) {

@@ -7,8 +7,8 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use super::log::LogConfig;
-use super::pacer::PacerConfig;
-use crate::msrp::{Limits, StatusCode};
+use super::pacer::{PacerConfig, PacerError};
+use crate::msrp::{DecodeError, Limits, StatusCode};
 
 /// A session. Unique for the process's lifetime: the top byte is the
 /// worker (engine) that owns it, so a handle can route commands to it.
@@ -128,9 +128,9 @@ pub struct EngineConfig {
     pub max_out_chunk: usize,
     /// A leg's queued output is refilled from the log below this mark. The
     /// queue holds references into the log, not copies; a deeper queue lets
-    /// each vectored write carry more (1 MiB instead of 256 KiB cut the
-    /// epoll driver's CPU per GB by about a third in `driver_compare`,
-    /// `docs/io-drivers.md`).
+    /// each vectored write carry more (in `driver_compare`,
+    /// `docs/io-drivers.md`, 1 MiB takes the epoll driver about a third
+    /// less CPU per GB than 256 KiB).
     pub leg_low_water: usize,
     /// Read-ahead window: the sender is not read while it is this many
     /// bytes or more ahead of every device leg that writes freely (a leg
@@ -223,7 +223,7 @@ pub enum FailReason {
     /// The peer answered with this status (481: it has no such session).
     Refused(StatusCode),
     /// The peer broke MSRP framing; the connection was closed.
-    Protocol(String),
+    Protocol(DecodeError),
     /// The session ended before the leg connected.
     NeverConnected,
 }
@@ -381,9 +381,9 @@ pub enum EngineError {
     /// A session or leg with this identity exists already.
     #[error("session or leg exists already")]
     Duplicate,
-    /// A configuration the engine cannot take.
+    /// A configuration the engine cannot take (its `done_pacing`).
     #[error("configuration refused: {0}")]
-    Config(String),
+    Config(#[from] PacerError),
     /// A TLS leg was asked for, but the relay has no TLS listener.
     #[error("TLS leg refused: the relay has no TLS listener ([tls] listen)")]
     NoTls,

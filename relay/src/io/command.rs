@@ -185,10 +185,7 @@ pub(crate) fn execute(
             .map(Reply::Legs)
             .ok_or(EngineError::NoSession),
         Control::Stats => Ok(Reply::Stats(Box::new(engine.stats()))),
-        Control::Reconfigure(cfg, memory) => engine
-            .reconfigure(&cfg, memory)
-            .map(|()| Reply::Done)
-            .map_err(EngineError::Config),
+        Control::Reconfigure(cfg, memory) => engine.reconfigure(&cfg, memory).map(|()| Reply::Done),
     };
     result.unwrap_or_else(Reply::Error)
 }

@@ -62,9 +62,7 @@ pub(crate) fn worker_count(cfg: &RelayConfig) -> Result<usize, IoError> {
         n => n,
     };
     if workers > 256 {
-        return Err(IoError::Config(format!(
-            "{workers} workers: at most 256 (a session id's top byte)"
-        )));
+        return Err(IoError::TooManyWorkers(workers));
     }
     Ok(workers)
 }
@@ -103,8 +101,8 @@ pub(crate) fn seeds(cfg: &RelayConfig) -> Result<(Vec<Seed>, Bound), IoError> {
     let mut seeds = Vec::with_capacity(workers);
     for (index, listener) in plain.into_iter().enumerate() {
         let mut ec = cfg.engine.clone();
-        ec.worker = u8::try_from(index).map_err(|e| IoError::Config(e.to_string()))?;
-        ec.workers = u16::try_from(workers).map_err(|e| IoError::Config(e.to_string()))?;
+        ec.worker = u8::try_from(index).map_err(IoError::WorkerIndex)?;
+        ec.workers = u16::try_from(workers).map_err(IoError::WorkerIndex)?;
         if cfg.listen.port() == 0 {
             ec.port = local_addr.port();
         }

@@ -189,9 +189,7 @@ impl Engine {
                         (Disposition::Ignore, _) => continue,
                         (Disposition::Reply(_), None) | (Disposition::Close, _) => {
                             match leg {
-                                Some(leg) => {
-                                    self.fail_leg(leg, FailReason::Protocol(e.to_string()))
-                                }
+                                Some(leg) => self.fail_leg(leg, FailReason::Protocol(e)),
                                 None => self.close(conn, false),
                             }
                             return;

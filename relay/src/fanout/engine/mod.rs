@@ -197,9 +197,9 @@ impl Engine {
         cfg: EngineConfig,
         budget: Arc<MemoryBudget>,
         now: Instant,
-    ) -> Result<Engine, String> {
-        let pacer = Pacer::new(cfg.done_pacing).map_err(|e| e.to_string())?;
-        let ids = IdSource::new(cfg.id_seed).map_err(|e| e.to_string())?;
+    ) -> Result<Engine, EngineError> {
+        let pacer = Pacer::new(cfg.done_pacing)?;
+        let ids = IdSource::new(cfg.id_seed)?;
         let next_session = (u64::from(cfg.worker) << 56) | 1;
         Ok(Engine {
             cfg,
@@ -497,10 +497,12 @@ impl Engine {
     /// rest applies now — pacing and the process memory budget at once,
     /// timeouts from each leg's next check, content-log limits, message
     /// size bounds and report waits to the sessions created from now on.
-    pub fn reconfigure(&mut self, new: &EngineConfig, process_memory: u64) -> Result<(), String> {
-        self.pacer
-            .set_config(new.done_pacing)
-            .map_err(|e| e.to_string())?;
+    pub fn reconfigure(
+        &mut self,
+        new: &EngineConfig,
+        process_memory: u64,
+    ) -> Result<(), EngineError> {
+        self.pacer.set_config(new.done_pacing)?;
         let keep = self.cfg.clone();
         self.cfg = EngineConfig {
             worker: keep.worker,

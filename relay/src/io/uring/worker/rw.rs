@@ -54,8 +54,8 @@ impl Worker {
         // another (a device's REPORT for the sender, a sender's chunk for
         // every device) leaves in this turn's enter, whatever the order of
         // the connections. Queued in the same pass as the feed, output for
-        // a connection already passed waited for the next wake-up: up to
-        // the engine's 250 ms tick on an otherwise idle worker (issue 17).
+        // a connection already passed would wait for the next wake-up: up
+        // to the engine's 250 ms tick on an otherwise idle worker.
         for &id in &ids {
             self.write(id, now);
         }
