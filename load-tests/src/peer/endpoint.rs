@@ -144,8 +144,8 @@ impl Endpoint {
 
 #[cfg(test)]
 mod tests {
+    use super::super::file::make_file;
     use super::*;
-    use crate::peer::make_file;
     use msrp_relay::msrp::{Decoder, Event, Limits};
 
     #[test]

@@ -10,7 +10,8 @@
 //!
 //! [`Endpoint`] builds what a peer writes, [`read_loop`] reads and
 //! answers, [`Conn`] is a connection with its reader thread, and
-//! [`send_file`] is a file sender with its window of unanswered chunks.
+//! [`send_file`] is a file sender with its window of unanswered chunks;
+//! [`make_file`] is the file it sends.
 //!
 //! [`Decoder`]: msrp_relay::msrp::Decoder
 //! [`Bytes`]: bytes::Bytes
@@ -18,10 +19,12 @@
 
 mod conn;
 mod endpoint;
+mod file;
 mod reader;
 mod send;
 
 pub use conn::Conn;
 pub use endpoint::Endpoint;
+pub use file::make_file;
 pub use reader::{BindWatch, Handler, ReadEnd, ReadOpts, SharedWriter, is_content, read_loop};
-pub use send::{AckHandler, Acks, make_file, send_file};
+pub use send::{AckHandler, Acks, send_file};

@@ -9,7 +9,6 @@ pub mod handshake;
 pub mod idle;
 pub mod serial;
 pub mod setup;
-pub mod setup_ng;
 pub mod soak;
 pub mod tcpfan;
 pub mod versus;

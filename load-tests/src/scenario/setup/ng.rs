@@ -6,8 +6,8 @@
 //! pipelined with at most `window` in flight; each request is one
 //! datagram `<cookie> <bencoded dict>`, as the module sends it.
 //!
-//! Like [`super::setup`], phase 1 runs as fast as the relay answers and
-//! phase 2 at a set rate gives each command's latency.
+//! As on the control socket, phase 1 runs as fast as the relay answers
+//! and phase 2 at a set rate gives each command's latency.
 //!
 //! The relay removes b2 (never answered) with the `delete`; b1 (answered,
 //! its device never connects, the session has no content) gets its
@@ -27,7 +27,7 @@ use msrp_control::ng::wire;
 use nix::errno::Errno;
 use nix::sys::socket::{MsgFlags, recv};
 
-use super::setup::{Done, Phase, cycles_per_s};
+use super::phase::{Done, Phase, cycles_per_s};
 use crate::control::{answer_sdp, offer_sdp};
 use crate::error::{Context, LoadError, Result};
 use crate::rate::Schedule;
