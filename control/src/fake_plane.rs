@@ -11,14 +11,14 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use msrp_relay::fanout::{
-    Answer, EngineError, EngineStats, Event, LegId, LegInfo, SessionId, Transport,
+    Answer, EngineError, EngineStats, Event, LegId, LegInfo, LegState, SessionId, Transport,
 };
 
 use crate::plane::{DataPlane, PlaneError};
 
 #[derive(Debug, Default)]
 struct FakeSession {
-    legs: Vec<Option<(String, String, Option<Answer>)>>,
+    legs: Vec<Option<(String, LegState, Option<Answer>)>>,
     ended: bool,
 }
 
@@ -75,7 +75,7 @@ impl DataPlane for FakePlane {
         g.0 += 1;
         let id = SessionId(g.0);
         let mut s = FakeSession::default();
-        s.legs.push(Some((label.into(), "invited".into(), None)));
+        s.legs.push(Some((label.into(), LegState::Invited, None)));
         g.1.insert(id, s);
         g.2.push(format!("create_session {}", id.0));
         let leg = LegId {
@@ -100,7 +100,7 @@ impl DataPlane for FakePlane {
         }
         assert!(index as usize >= s.legs.len(), "leg numbers must be new");
         s.legs.resize(index as usize, None);
-        s.legs.push(Some((label.into(), "invited".into(), None)));
+        s.legs.push(Some((label.into(), LegState::Invited, None)));
         let leg = LegId {
             session,
             index: s.legs.len() as u32 - 1,
@@ -117,10 +117,10 @@ impl DataPlane for FakePlane {
             .get_mut(leg.index as usize)
             .and_then(Option::as_mut)
             .ok_or(EngineError::NoLeg)?;
-        if l.1 != "invited" {
+        if l.1 != LegState::Invited {
             return Err(EngineError::AlreadyAnswered.into());
         }
-        l.1 = "answered".into();
+        l.1 = LegState::Answered;
         l.2 = Some(answer);
         g.2.push(format!("answer {}/{}", leg.session.0, leg.index));
         Ok(())

@@ -10,7 +10,7 @@ mod support;
 use std::net::TcpListener;
 use std::time::Duration;
 
-use msrp_relay::fanout::{SessionId, Setup};
+use msrp_relay::fanout::{LegState, SessionId, Setup};
 use msrp_relay::io::Relay;
 use support::*;
 
@@ -29,7 +29,10 @@ fn with_bystander(driver: Driver, bad: impl FnOnce(&Relay, SessionId)) {
         s.has_file("file-1", &sha256_hex(&body))
     });
     let legs = relay.handle().session_legs(session).unwrap();
-    assert!(legs.iter().all(|l| l.state == "connected"), "{legs:?}");
+    assert!(
+        legs.iter().all(|l| l.state == LegState::Connected),
+        "{legs:?}"
+    );
     relay.shutdown(Duration::from_secs(5));
 }
 
@@ -65,7 +68,10 @@ fn msrp_bind_wrong_from_path_481_and_close() {
                 PeerOpts::default(),
             );
             expect_481_and_close(&p);
-            assert_eq!(h.session_legs(session).unwrap()[1].state, "answered");
+            assert_eq!(
+                h.session_legs(session).unwrap()[1].state,
+                LegState::Answered
+            );
         });
     }
 }
@@ -150,7 +156,10 @@ fn msrp_acm_relay_active_side_connects_to_listening_device() {
             p.wait("the whole file", WAIT, |s| s.has_file("file-1", &digest));
         }
         let legs = h.session_legs(session).unwrap();
-        assert!(legs.iter().all(|l| l.state == "connected"), "{legs:?}");
+        assert!(
+            legs.iter().all(|l| l.state == LegState::Connected),
+            "{legs:?}"
+        );
         relay.shutdown(Duration::from_secs(5));
     }
 }

@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use msrp_relay::fanout::LegInfo as PlaneLeg;
+use msrp_relay::fanout::{LegInfo as PlaneLeg, LegState as PlaneState};
 
 use super::{ConnId, DeviceStatus, Entry, TableError};
 use crate::protocol::{LegInfo, LegRole, LegState, ListReply, Query, QueryReply, StatisticsReply};
@@ -11,15 +11,15 @@ fn ms(d: std::time::Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
-/// The engine's state word, in the protocol's terms.
-fn plane_state(s: &str, ending: bool) -> LegState {
+/// The engine's leg state, in the protocol's terms.
+fn plane_state(s: &PlaneState, ending: bool) -> LegState {
     match s {
-        "invited" => LegState::Invited,
-        "answered" => LegState::Connecting,
-        "connected" if ending => LegState::Draining,
-        "connected" => LegState::Connected,
-        "done" => LegState::Done,
-        _ => LegState::Failed,
+        PlaneState::Invited => LegState::Invited,
+        PlaneState::Answered => LegState::Connecting,
+        PlaneState::Connected if ending => LegState::Draining,
+        PlaneState::Connected => LegState::Connected,
+        PlaneState::Done => LegState::Done,
+        PlaneState::Failed(_) => LegState::Failed,
     }
 }
 

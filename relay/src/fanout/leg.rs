@@ -10,33 +10,8 @@ use bytes::{Bytes, BytesMut};
 
 use super::stream::Cursor;
 use super::tid::{self, StartTemplate, Tid};
-use super::types::{ConnId, FailReason, Setup, Transport};
+use super::types::{ConnId, LegState, Setup, Transport};
 use crate::msrp::{MsrpUri, RequestHead};
-
-/// Where a leg stands.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum LegState {
-    /// Invited, not answered: keeps the whole log for a late accept.
-    Invited,
-    /// Answered; waiting for its connection.
-    Answered,
-    /// Connection bound; traffic flows.
-    Connected,
-    /// Drained after the sender ended; `leg-done` queued or sent.
-    Done,
-    /// Failed alone.
-    Failed(FailReason),
-}
-
-impl LegState {
-    /// Still a reader of the log (pins what it has not read).
-    pub(crate) fn is_reader(&self) -> bool {
-        matches!(
-            self,
-            LegState::Invited | LegState::Answered | LegState::Connected
-        )
-    }
-}
 
 /// A chunk sent to the peer that awaits its transaction response.
 #[derive(Debug, Clone, Copy)]

@@ -3,6 +3,7 @@
 //! No I/O on sockets and no clock: inputs are `handle_*` calls with the time
 //! as an argument, outputs are `poll_*` calls that say what to write on which
 //! leg and which events to raise.
+#![forbid(unsafe_code)]
 
 mod counters;
 mod engine;

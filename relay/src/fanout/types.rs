@@ -266,6 +266,44 @@ impl std::fmt::Display for FailReason {
     }
 }
 
+/// Where a leg stands ([`LegInfo::state`](crate::fanout::LegInfo)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LegState {
+    /// Invited, not answered: keeps the whole log for a late accept.
+    Invited,
+    /// Answered; waiting for its connection.
+    Answered,
+    /// Connection bound; traffic flows.
+    Connected,
+    /// Drained after the sender ended; `leg-done` queued or sent.
+    Done,
+    /// Failed alone.
+    Failed(FailReason),
+}
+
+impl LegState {
+    /// Still a reader of the log (pins what it has not read).
+    pub(crate) fn is_reader(&self) -> bool {
+        matches!(
+            self,
+            LegState::Invited | LegState::Answered | LegState::Connected
+        )
+    }
+}
+
+/// `invited`, `answered`, `connected`, `done` or `failed: <reason>`.
+impl std::fmt::Display for LegState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LegState::Invited => f.write_str("invited"),
+            LegState::Answered => f.write_str("answered"),
+            LegState::Connected => f.write_str("connected"),
+            LegState::Done => f.write_str("done"),
+            LegState::Failed(r) => write!(f, "failed: {r}"),
+        }
+    }
+}
+
 /// What the engine tells the control plane.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]

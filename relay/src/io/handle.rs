@@ -16,56 +16,16 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::command::{Command, Control, Reply, WorkerLink};
+use super::config::RelayConfig;
 use super::counters::{Counters, DriverCounters};
 use super::error::{IoError, RelayError};
-use super::select::{Driver, IoMode, UringConfig};
+use super::select::Driver;
 use crate::fanout::ids::{IdSource, local_uri, mint_session_id};
 use crate::fanout::{
     Answer, EngineConfig, EngineError, EngineStats, Event, LegId, LegInfo, LegRole, SessionId,
     Transport,
 };
 use crate::msrp::MsrpUri;
-
-/// What a relay runs with.
-#[derive(Debug, Clone)]
-pub struct RelayConfig {
-    /// Worker threads, each with its own engine and listener; `0` means one
-    /// per available core. At most 256 (a session id's top byte).
-    pub workers: usize,
-    /// Where to accept MSRP connections. Port `0` picks a free port (see
-    /// [`Relay::local_addr`]); the engines' URIs then carry that port.
-    pub listen: SocketAddr,
-    /// Engine configuration template; each worker gets its index.
-    pub engine: EngineConfig,
-    /// Process-wide memory budget of all content logs, in bytes.
-    pub process_memory_budget: u64,
-    /// `SO_SNDBUF` of every MSRP connection, if set.
-    pub sndbuf: Option<usize>,
-    /// `SO_RCVBUF` of every MSRP connection, if set.
-    pub rcvbuf: Option<usize>,
-    /// Which driver runs (default: io_uring if usable, else epoll).
-    pub io: IoMode,
-    /// Settings of the io_uring driver.
-    pub uring: UringConfig,
-    /// The TLS listener (`msrps:` legs); `None`: plain TCP only.
-    pub tls: Option<super::tls::TlsListen>,
-}
-
-impl Default for RelayConfig {
-    fn default() -> RelayConfig {
-        RelayConfig {
-            workers: 0,
-            listen: SocketAddr::from(([127, 0, 0, 1], 2855)),
-            engine: EngineConfig::default(),
-            process_memory_budget: 256 << 20,
-            sndbuf: None,
-            rcvbuf: None,
-            io: IoMode::Auto,
-            uring: UringConfig::default(),
-            tls: None,
-        }
-    }
-}
 
 /// A running relay: its worker threads, listeners and event stream.
 /// Dropping it shuts it down without draining.

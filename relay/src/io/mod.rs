@@ -20,6 +20,7 @@
 //! socket loop.
 
 mod command;
+mod config;
 mod counters;
 mod deadlines;
 pub mod epoll;
@@ -30,9 +31,10 @@ mod setup;
 pub mod tls;
 pub mod uring;
 
+pub use config::{IoMode, RelayConfig, UringConfig};
 pub use counters::{CounterProbe, DriverCounters};
 pub use error::{IoError, RelayError};
-pub use handle::{Relay, RelayConfig, RelayHandle};
-pub use select::{Driver, IoMode, UringConfig};
+pub use handle::{Relay, RelayHandle};
+pub use select::Driver;
 pub use tls::{TlsContext, TlsError, TlsFiles, TlsListen};
 pub use uring::Unavailable;

@@ -11,9 +11,9 @@ use std::time::Instant;
 use socket2::{Domain, Protocol, SockRef, Socket, Type};
 
 use super::command::{Command, WorkerLink};
+use super::config::RelayConfig;
 use super::counters::Counters;
 use super::error::IoError;
-use super::handle::RelayConfig;
 use super::tls::TlsContext;
 use crate::fanout::{ConnId, Engine, MemoryBudget};
 

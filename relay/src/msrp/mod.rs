@@ -9,6 +9,7 @@
 //!   every leg.
 //! - [`uri`] and [`header`] hold the typed values (URIs compared per §6.1,
 //!   Byte-Range, report headers, Status).
+#![forbid(unsafe_code)]
 
 pub mod decode;
 pub mod encode;

@@ -9,8 +9,8 @@ use bytes::Bytes;
 
 use super::{Conn, Engine};
 use crate::fanout::ids::ALNUM;
-use crate::fanout::leg::LegState;
 use crate::fanout::session::{Effects, UPSTREAM};
+use crate::fanout::types::LegState;
 use crate::fanout::types::*;
 use crate::msrp::{Decoder, Disposition, Event as Wire, RequestHead, StatusCode, encode};
 

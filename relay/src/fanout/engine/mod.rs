@@ -18,7 +18,7 @@ use bytes::Bytes;
 
 use super::counters::{Counters, StatusCounts};
 use super::ids::{IdSource, local_uri, mint_session_id, tid_prefix};
-use super::leg::{Leg, LegState};
+use super::leg::Leg;
 use super::log::MemoryBudget;
 use super::pacer::Pacer;
 use super::session::{Session, UPSTREAM};
@@ -58,8 +58,9 @@ pub struct LegInfo {
     pub leg: LegId,
     /// Its label.
     pub label: String,
-    /// `invited`, `answered`, `connected`, `done` or `failed: …`.
-    pub state: String,
+    /// Where it stands (its `Display`: `invited`, `answered`,
+    /// `connected`, `done` or `failed: …`).
+    pub state: LegState,
     /// The relay's URI on this leg.
     pub local_uri: String,
     /// Body bytes queued to the leg so far.
@@ -468,13 +469,7 @@ impl Engine {
         Some(LegInfo {
             leg,
             label: l.cold.label.clone(),
-            state: match &l.state {
-                LegState::Invited => "invited".into(),
-                LegState::Answered => "answered".into(),
-                LegState::Connected => "connected".into(),
-                LegState::Done => "done".into(),
-                LegState::Failed(r) => format!("failed: {r}"),
-            },
+            state: l.state.clone(),
             local_uri: String::from_utf8_lossy(&l.cold.local_uri).into_owned(),
             bytes: l.delivered_bytes,
             received: l.received_bytes,

@@ -8,8 +8,8 @@ use std::time::Instant;
 use bytes::{Buf, Bytes};
 
 use super::{Engine, READ_SIZE, SCAN_EVERY};
-use crate::fanout::leg::LegState;
 use crate::fanout::session::{PassMarks, UPSTREAM};
+use crate::fanout::types::LegState;
 use crate::fanout::types::*;
 
 impl Engine {

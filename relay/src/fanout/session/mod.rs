@@ -9,10 +9,10 @@ use bytes::{Bytes, BytesMut};
 
 use super::counters::Counters;
 use super::imdn::ImdnAggregator;
-use super::leg::{Leg, LegState, RxMode};
+use super::leg::{Leg, RxMode};
 use super::log::{ContentLog, MemoryBudget};
 use super::stream::Stream;
-use super::types::{EngineConfig, FailReason, SessionId};
+use super::types::{EngineConfig, FailReason, LegState, SessionId};
 use crate::msrp::encode;
 use crate::msrp::{FailureReport, Flag, Method, RequestHead, StatusCode};
 

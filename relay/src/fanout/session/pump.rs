@@ -10,11 +10,11 @@
 use bytes::{Bytes, BytesMut};
 
 use super::Session;
-use crate::fanout::leg::{Inflight, Leg, LegState};
+use crate::fanout::leg::{Inflight, Leg};
 use crate::fanout::log::{ContentLog, LogError};
 use crate::fanout::stream::{Cursor, MsgState, Run, Stream};
 use crate::fanout::tid::{self, Tid};
-use crate::fanout::types::EngineConfig;
+use crate::fanout::types::{EngineConfig, LegState};
 use crate::msrp::encode::SendHead;
 use crate::msrp::{ByteRange, FailureReport, Flag};
 

@@ -7,9 +7,9 @@ use bytes::Bytes;
 
 use super::success::Outcome;
 use super::{Effects, Session, UPSTREAM};
-use crate::fanout::leg::{LegState, RxMode};
+use crate::fanout::leg::RxMode;
 use crate::fanout::stream::Audience;
-use crate::fanout::types::FailReason;
+use crate::fanout::types::{FailReason, LegState};
 use crate::msrp::encode::{self, Report};
 use crate::msrp::{ByteRange, FailureReport, Flag, RequestHead, ResponseHead, StatusCode};
 

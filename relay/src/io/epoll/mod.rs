@@ -31,9 +31,9 @@ use mio::net::TcpListener;
 use mio::{Poll, Waker};
 
 use super::command::{Wake, WorkerLink};
+use super::config::RelayConfig;
 use super::counters::Counters;
 use super::error::IoError;
-use super::handle::RelayConfig;
 use super::setup::{self, Runner, SockOpts, Started};
 use crate::fanout::Event;
 use worker::Worker;

@@ -49,9 +49,9 @@ use std::sync::Arc;
 use std::sync::mpsc::{self, Sender};
 
 use super::command::{Command, Wake, WorkerLink};
+use super::config::RelayConfig;
 use super::counters::Counters;
 use super::error::IoError;
-use super::handle::RelayConfig;
 use super::setup::{self, Runner, SockOpts, Started};
 use crate::fanout::Event;
 pub use probe::Unavailable;
@@ -59,14 +59,14 @@ pub(crate) use probe::{Features, probe};
 
 /// Whether the io_uring driver can run here with `cfg` (what
 /// [`IoMode::Auto`](crate::io::IoMode) would find), and if not, why.
-pub fn check(cfg: &crate::io::UringConfig) -> Result<(), Unavailable> {
+pub fn check(cfg: &crate::io::config::UringConfig) -> Result<(), Unavailable> {
     probe(cfg).map(drop)
 }
 
 /// Whether this kernel has the zero-copy `SENDMSG_ZC` the driver uses for
-/// large sends when [`UringConfig::send_zc_min`](crate::io::UringConfig)
+/// large sends when [`UringConfig::send_zc_min`](crate::io::config::UringConfig)
 /// is set.
-pub fn has_zero_copy_send(cfg: &crate::io::UringConfig) -> bool {
+pub fn has_zero_copy_send(cfg: &crate::io::config::UringConfig) -> bool {
     probe(cfg).is_ok_and(|f| f.send_zc)
 }
 use worker::{Parts, Worker};

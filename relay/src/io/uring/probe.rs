@@ -5,7 +5,7 @@
 
 use io_uring::{IoUring, Probe, opcode};
 
-use crate::io::select::UringConfig;
+use crate::io::config::UringConfig;
 
 /// Why io_uring cannot be used; the fallback's log line shows it.
 #[derive(Debug, thiserror::Error)]
