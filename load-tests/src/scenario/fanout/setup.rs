@@ -134,18 +134,7 @@ pub(super) fn connect_device(
     d: &mut Dev,
 ) -> Result<()> {
     let stream = wire::connect(d.addr, p.tls.as_ref(), (None, None), env.timeout)?;
-    let mut ep = Endpoint::new(&d.name, &d.path, &d.relay_uri);
-    let sink = FileSink::new(p.verify, file.clone(), d.progress.clone(), base);
-    d.conn = Some(Conn::start(
-        &d.name,
-        stream,
-        &mut ep,
-        sink,
-        read_opts(p, d.role),
-        true,
-        env.timeout,
-    )?);
-    Ok(())
+    start_conn(p, file, base, d, stream, true, env.timeout)
 }
 
 pub(super) fn device_result(
@@ -196,6 +185,20 @@ pub(super) fn start_device(
     timeout: Duration,
 ) -> Result<()> {
     let _ = stream.set_nodelay(true);
+    start_conn(p, file, base, d, stream, false, timeout)
+}
+
+/// Starts `d`'s reader on `stream`, checking the file it receives;
+/// `bind`: first a bodiless SEND, answered `200`, as a device that dialled.
+fn start_conn(
+    p: &Params,
+    file: &Bytes,
+    base: Instant,
+    d: &mut Dev,
+    stream: impl Into<Wire>,
+    bind: bool,
+    timeout: Duration,
+) -> Result<()> {
     let mut ep = Endpoint::new(&d.name, &d.path, &d.relay_uri);
     let sink = FileSink::new(p.verify, file.clone(), d.progress.clone(), base);
     d.conn = Some(Conn::start(
@@ -204,7 +207,7 @@ pub(super) fn start_device(
         &mut ep,
         sink,
         read_opts(p, d.role),
-        false,
+        bind,
         timeout,
     )?);
     Ok(())
